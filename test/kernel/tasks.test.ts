@@ -1,0 +1,129 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Kernel, TaskError, Errno, E, type KGen } from '../../src/kernel/index.js';
+
+test('join returns the exit value of the task', () => {
+  const k = new Kernel();
+  let got: unknown;
+  k.spawn('parent', (function* (): KGen {
+    const c = k.spawn('child', (function* (): KGen<number> {
+      yield k.msleep(1);
+      return 42;
+    })());
+    got = yield k.join(c);
+  })());
+  assert.equal(k.run(), 'done');
+  assert.equal(got, 42);
+});
+
+test('an error propagates to the joiner with the task name and its operation stack', () => {
+  const k = new Kernel();
+  let caught: unknown;
+  k.spawn('parent', (function* (): KGen {
+    const c = k.spawn('writer', (function* (): KGen {
+      yield* k.fn('assign_adapter_store', (function* (): KGen {
+        yield* k.fn('vfio_ap_mdev_validate_masks', (function* (): KGen {
+          yield k.sched_point();
+          throw new Errno(E.EADDRINUSE, 'APQN 05.0004 in use');
+        })());
+      })());
+    })());
+    try {
+      yield k.join(c);
+    } catch (e) {
+      caught = e;
+    }
+  })());
+  assert.equal(k.run(), 'done');
+  assert.ok(caught instanceof TaskError);
+  const te = caught as TaskError;
+  assert.equal(te.task, 'writer');
+  assert.deepEqual(te.opStack, ['assign_adapter_store', 'vfio_ap_mdev_validate_masks']);
+  assert.equal(te.message, 'task "writer" failed in assign_adapter_store > vfio_ap_mdev_validate_masks: EADDRINUSE: APQN 05.0004 in use');
+  assert.equal((te.cause as Errno).errno, 98);
+  assert.deepEqual(k.bugs, []); // handled by the joiner
+});
+
+test('an error nobody handles is reported as a bug', () => {
+  const k = new Kernel();
+  k.spawn('lonely', (function* (): KGen {
+    yield* k.fn('some_path', (function* (): KGen {
+      yield k.sched_point();
+      throw new Error('boom');
+    })());
+  })());
+  assert.equal(k.run(), 'bug');
+  assert.equal(k.bugs[0]!.kind, 'task-error');
+  assert.equal(k.bugs[0]!.title, 'task "lonely" failed in some_path: boom');
+});
+
+test('an error caught inside the task restores the operation stack', () => {
+  const k = new Kernel({ throwOnBug: true });
+  let stackAfter: string[] = [];
+  k.spawn('t', (function* (): KGen {
+    yield* k.fn('outer', (function* (): KGen {
+      try {
+        yield* k.fn('inner', (function* (): KGen {
+          yield k.sched_point();
+          throw new Error('x');
+        })());
+      } catch {
+        stackAfter = [...k.current!.ops];
+      }
+    })());
+  })());
+  k.run();
+  assert.deepEqual(stackAfter, ['outer']);
+});
+
+test('forgetting to yield an op is detected at the next op', () => {
+  const k = new Kernel();
+  const m = k.mutex_init('m');
+  k.spawn('sloppy', (function* (): KGen {
+    k.mutex_unlock(m); // not yielded
+    yield k.sched_point();
+  })());
+  assert.equal(k.run(), 'bug');
+  assert.match(k.bugs[0]!.title, /mutex_unlock was called but not yielded before sched_point/);
+});
+
+test('yielding something that is not an op (e.g. a Promise) is reported', () => {
+  const k = new Kernel();
+  k.spawn('async-ish', (function* (): Generator<any, void, any> {
+    yield Promise.resolve(1);
+  })() as KGen);
+  assert.equal(k.run(), 'bug');
+  assert.match(k.bugs[0]!.title, /yielded a Promise instead of a kernel op/);
+});
+
+test('the step budget turns an endless loop into a livelock report', () => {
+  const k = new Kernel({ maxSteps: 1000 });
+  k.spawn('spinner', (function* (): KGen {
+    for (;;) yield k.sched_point('spin');
+  })());
+  assert.equal(k.run(), 'livelock');
+  assert.equal(k.bugs[0]!.kind, 'livelock');
+  assert.equal(k.steps, 1001);
+});
+
+test('comm is truncated to 15 characters as in the kernel; pids are sequential', () => {
+  const k = new Kernel({ pidBase: 4000 });
+  const a = k.spawn('qemu-system-s390x', (function* (): KGen {})());
+  const b = k.spawn('b', (function* (): KGen {})());
+  assert.equal(a.comm, 'qemu-system-s39');
+  assert.equal(a.pid, 4000);
+  assert.equal(b.pid, 4001);
+});
+
+test('onExit hooks run when a task exits and take responsibility for its error', () => {
+  const k = new Kernel();
+  const seen: string[] = [];
+  const t = k.spawn('store', (function* (): KGen {
+    yield k.sched_point();
+    throw new Errno(E.EINVAL);
+  })());
+  k.onExit(t, (x) => seen.push(`${x.name}:${(x.error?.cause as Errno).errno}`));
+  assert.equal(k.run(), 'done');
+  assert.deepEqual(seen, ['store:22']);
+  assert.deepEqual(k.bugs, []);
+});

@@ -16,7 +16,7 @@ import { apqnCard, apqnDomain, formatApqn, isApqn, mustParseApqn, type Apqn } fr
 import { ProgramException } from './errors.js';
 import { Hmc, type ConfigChangeKind, type HmcBackend } from './hmc.js';
 import { assignBit, copyMask, maskFromIds, testBit, type ApMask } from './mask.js';
-import { AP_TYPE_NUMBER, type AdapterMode, type AdapterProfile, type AdapterType, type HostFacilities, type HostProfile } from './profile.js';
+import { AP_TYPE_NUMBER, parseProfile, type AdapterMode, type AdapterProfile, type AdapterType, type HostFacilities, type HostProfile } from './profile.js';
 import { QueueState, type QueuedRequest } from './queue.js';
 import { AP_FUNC, NON_APXA_APQN_MASK, encodeHwinfo, encodeQciBlock, type AqicControl, type QciInfo } from './registers.js';
 import { AP_RESPONSE, ccFor, makeStatus, type ApQueueStatus, type ApResult } from './status.js';
@@ -183,8 +183,9 @@ export class Machine {
   private readonly interruptListeners = new Set<(e: InterruptEvent) => void>();
   private readonly configListeners = new Set<(e: ConfigChangeEvent) => void>();
 
+  /** The profile is re-validated (ProfileError if invalid) and copied; later edits to it have no effect. */
   constructor(profile: HostProfile, env: MachineEnv) {
-    this.profile = structuredClone(profile);
+    this.profile = parseProfile(profile);
     this.facilities = Object.freeze({ ...this.profile.facilities });
     this.env = env;
     this.rng = env.rng ?? new Prng(hashString(`apsim-hw:${profile.name}`));

@@ -130,3 +130,14 @@ test('normalisation: stickyReset APQNs canonicalised, adapters sorted, serials d
   assert.equal(p.adapters[1]!.serialNumber, '');
   assert.equal(p.adapters[0]!.resetLatencyNs, 60_000_000);
 });
+
+test('the Machine constructor re-validates and copies its profile', async () => {
+  const { Machine } = await import('../../src/hw/index.js');
+  const p = builtinProfile('minimal');
+  (p.adapters[0] as any).type = 'CEX9';
+  assert.throws(() => new Machine(p, { now: () => 0 }), /profile.adapters\[0\].type: unknown adapter type "CEX9"/);
+  const ok = builtinProfile('minimal');
+  const m = new Machine(ok, { now: () => 0 });
+  ok.config.adapters.pop();
+  assert.deepEqual(m.profile.config.adapters, [0, 1]);
+});

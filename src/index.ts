@@ -1,0 +1,2 @@
+// apsim as a library: `import { Kernel, ... } from 'apsim'`.
+export * from './kernel/index.js';

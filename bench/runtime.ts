@@ -61,9 +61,19 @@ function measure(lockdepOn: boolean, seconds: number): { steps_per_sec: number; 
   return { steps_per_sec: Math.round(steps / s), executions_per_sec: Math.round(execs / s), steps_per_execution: steps / execs, executions: execs };
 }
 
-const seconds = Number(process.argv[2] ?? 3);
-const off = measure(false, seconds);
-const on = measure(true, seconds);
+// Alternate the two configurations and keep each one's median round, so JIT warm-up
+// order does not favour whichever runs second.
+const seconds = Number(process.argv[2] ?? 1);
+const rounds = 5;
+const offs: ReturnType<typeof measure>[] = [];
+const ons: ReturnType<typeof measure>[] = [];
+for (let r = 0; r < rounds; r++) {
+  offs.push(measure(false, seconds));
+  ons.push(measure(true, seconds));
+}
+const median = (xs: ReturnType<typeof measure>[]) => [...xs].sort((a, b) => a.steps_per_sec - b.steps_per_sec)[xs.length >> 1]!;
+const off = median(offs);
+const on = median(ons);
 const result = {
   benchmark: 'runtime',
   scenario: `${TASKS} tasks x ${SECTIONS} critical sections, 2 of ${LOCKS} mutexes each, seeded random`,

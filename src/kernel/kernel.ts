@@ -17,7 +17,7 @@ import { Lockdep, heldLines, type LockdepReport, type ChainNode } from './lockde
 import { Mutex, RwSemaphore, LockMap } from './locks.js';
 import { Completion, WaitQueue, Atomic, AtomicOp, Kref, type Release } from './sync.js';
 import { Work, WorkQueue, DelayedWork, type WorkFn } from './workqueue.js';
-import { Lifetime, KernelOops, fakeAddr, type AllocSite, type ObjMeta } from './lifetime.js';
+import { Lifetime, KernelOops, type AllocSite, type ObjMeta } from './lifetime.js';
 import { PrintkRing, KERN_ERR, KERN_INFO, KERN_WARNING, KERN_DEBUG, KERN_NOTICE } from './printk.js';
 import { FirstComeStrategy, type Strategy, type PickContext } from './strategy.js';
 import { Prng } from './prng.js';
@@ -298,8 +298,9 @@ export class Kernel implements PickContext {
     return new Mutex(this.lockdep.classFor(className, 'mutex'), this.nextLockAddr());
   }
 
-  private nextLockAddr(): string {
-    return fakeAddr(0x8881_0000_0000 + this.lockAddr++ * 0x40);
+  /** Lock "addresses" are numbers; reports format them (fakeAddr) only when needed. */
+  private nextLockAddr(): number {
+    return 0x8881_0000_0000 + this.lockAddr++ * 0x40;
   }
 
   mutex_lock(m: Mutex): OpToken {
@@ -898,6 +899,42 @@ export class Kernel implements PickContext {
     return this.status;
   }
 
+  /**
+   * Runs the scheduler (as run() does, other tasks interleave) until task t has
+   * exited; then returns DONE even if other tasks are still live. Returns the
+   * stopping status (DEADLOCK, BUG, LIVELOCK, IDLE) if t cannot finish. For
+   * synchronous library calls such as a sysfs write; not callable from a task.
+   */
+  runUntilExit(t: Task): RunStatus {
+    if (this.current !== null) throw new Error('runUntilExit() called from inside a task');
+    const st = this.status;
+    if (st === RunStatus.DEADLOCK || st === RunStatus.BUG || st === RunStatus.LIVELOCK) return t.done ? RunStatus.DONE : st;
+    this.status = RunStatus.RUNNING;
+    const tasks = this.tasks;
+    const buf = this.runBuf;
+    while (this.status === RunStatus.RUNNING && !t.done) {
+      let n = 0;
+      for (let i = 0; i < tasks.length; i++) {
+        const u = tasks[i]!;
+        if (this.enabled(u)) buf[n++] = u;
+      }
+      if (n === 0) {
+        this.onNothingEnabled();
+        continue;
+      }
+      let u: Task;
+      if (n === 1) u = buf[0]!;
+      else {
+        u = buf[this.strategy.pick(buf, n, this)]!;
+        this.choices.push(u.id);
+      }
+      this.step(u);
+    }
+    if (this.throwOnBug && this.bugs.length) throw new BugError(this.bugs[0]!);
+    const end = this.status as RunStatus;
+    return t.done && (end === RunStatus.RUNNING || end === RunStatus.DONE) ? RunStatus.DONE : end;
+  }
+
   /** Live mode: run everything that can run now; never advances the clock. */
   runUntilIdle(): RunStatus {
     return this.run();
@@ -1462,6 +1499,10 @@ export class Kernel implements PickContext {
 
   private removeHeld(t: Task, i: number): void {
     const h = t.held;
+    if (i === h.length - 1) {
+      h.pop(); // the common, in-order unlock: nothing above it to re-chain
+      return;
+    }
     h.splice(i, 1);
     if (!this.ld) return;
     // Locks held above the released one now sit on a shorter chain.

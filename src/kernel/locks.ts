@@ -2,13 +2,18 @@
 // in kernel.ts executes the operations).
 import type { LockClass } from './lockdep.js';
 import type { Task, LockInstance } from './task.js';
+import { fakeAddr } from './lifetime.js';
 
 export class Mutex implements LockInstance {
   owner: Task | null = null;
   constructor(
     readonly cls: LockClass,
-    readonly addr: string,
+    private readonly addrNum: number,
   ) {}
+  /** The kernel-looking address lockdep prints. */
+  get addr(): string {
+    return fakeAddr(this.addrNum);
+  }
   get name(): string {
     return this.cls.name;
   }
@@ -32,8 +37,11 @@ export class RwSemaphore implements LockInstance {
   readonly waiters: Task[] = [];
   constructor(
     readonly cls: LockClass,
-    readonly addr: string,
+    private readonly addrNum: number,
   ) {}
+  get addr(): string {
+    return fakeAddr(this.addrNum);
+  }
   get name(): string {
     return this.cls.name;
   }
@@ -47,6 +55,9 @@ export class RwSemaphore implements LockInstance {
 export class LockMap implements LockInstance {
   constructor(
     readonly cls: LockClass,
-    readonly addr: string,
+    private readonly addrNum: number,
   ) {}
+  get addr(): string {
+    return fakeAddr(this.addrNum);
+  }
 }

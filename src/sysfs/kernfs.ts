@@ -1,0 +1,390 @@
+// The kernfs tree behind sysfs: directories (kobjects, ksets, attribute-group
+// directories), attribute files and symlinks, with path resolution the way the VFS
+// walks it (symlinks followed, ELOOP after 40), stat as kernfs fills inodes, and
+// kernfs "active references" so that removal of a node waits for show/store calls
+// running on it (kernfs_drain) and new calls on a removed node fail with ENODEV.
+//
+// Memory: one small object per node; directory children in a Map (O(1) lookup
+// per component, O(depth) per path). Attribute files point at a shared AttrOps
+// descriptor plus the owning object, so there is no closure per device.
+import { Errno, E, type KGen, type Kernel } from '../kernel/index.js';
+import type { KsetUeventOps } from './uevent.js';
+
+export const PAGE_SIZE = 4096;
+export const S_IFMT = 0o170000;
+export const S_IFDIR = 0o040000;
+export const S_IFREG = 0o100000;
+export const S_IFLNK = 0o120000;
+/** The VFS limit on symlinks followed in one path walk (MAXSYMLINKS). */
+export const MAXSYMLINKS = 40;
+
+/**
+ * An attribute's operations, shared by all objects that carry it (a struct
+ * device_attribute / bus_attribute / driver_attribute). `obj` is the owning object
+ * (the device, bus, driver ...). show returns the text; store returns the byte
+ * count consumed (or nothing: the whole buffer), a negative errno, or throws Errno.
+ */
+export interface AttrOps<O = any> {
+  readonly name: string;
+  /** Permission bits (0444, 0644, 0200 ...). */
+  readonly mode: number;
+  show?(k: Kernel, obj: O): KGen<string>;
+  store?(k: Kernel, obj: O, buf: string): KGen<number | void>;
+  /**
+   * The show function writes the page itself (sprintf) instead of sysfs_emit():
+   * output of PAGE_SIZE bytes or more is then reported as a "bad count" and cut,
+   * rather than silently truncated at PAGE_SIZE - 1 like sysfs_emit() does.
+   */
+  readonly rawShow?: boolean;
+}
+
+/**
+ * The kobj_type's sysfs_ops as far as they are observable: what a read or write of
+ * an attribute without show/store gives (dev_attr_show and friends return -EIO; the
+ * bus ones return 0), and the name printed in "returned bad count" warnings.
+ */
+export interface Ktype {
+  readonly name: string;
+  /** errno (positive) for a missing show/store, or 0 for "0 bytes". */
+  readonly missingOp: number;
+  /** The sysfs_ops->show symbol, e.g. "dev_attr_show". */
+  readonly showFn: string;
+}
+
+export const kobj_ktype: Ktype = { name: 'kobj', missingOp: E.EIO, showFn: 'kobj_attr_show' };
+
+export type NodeType = 'dir' | 'file' | 'link';
+
+export abstract class KNode {
+  parent: KDir | null = null;
+  /** kernfs active references: show/store calls in progress. */
+  active = 0;
+  /** Set by removal (kernfs_deactivate): new opens and calls get ENODEV. */
+  removed = false;
+  constructor(public name: string) {}
+  abstract readonly type: NodeType;
+
+  /** Absolute path, e.g. "/sys/devices/ap/card05". */
+  get path(): string {
+    return pathOf(this);
+  }
+
+  /** Depth below the root (the root is 0). */
+  get depth(): number {
+    let d = 0;
+    for (let n = this.parent; n !== null; n = n.parent) d++;
+    return d;
+  }
+}
+
+function pathOf(node: KNode): string {
+  const parts: string[] = [];
+  let n: KNode = node;
+  while (n.parent !== null) {
+    parts.push(n.name);
+    n = n.parent;
+  }
+  const mount = n instanceof KDir ? (n.mountpoint ?? '') : '';
+  return parts.length === 0 ? mount || '/' : `${mount}/${parts.reverse().join('/')}`;
+}
+
+function kobjOf(dir: KDir): KDir {
+  let d = dir;
+  while (d.ktype === null && d.parent !== null) d = d.parent;
+  return d;
+}
+
+export class KDir extends KNode {
+  readonly type = 'dir' as const;
+  readonly children = new Map<string, KNode>();
+  mode = 0o755;
+  /** For kobject directories: the kset the kobject belongs to (kobj->kset). */
+  kset: Kset | null = null;
+  /** For kobject directories: its kobj_type (null for group directories). */
+  ktype: Ktype | null = null;
+  /** The object this kobject embeds in (a Device, BusType, ...). */
+  priv: unknown = null;
+  /** kobj->uevent_suppress */
+  uevent_suppress = false;
+  /** Only the root: the mount point its paths start with. */
+  mountpoint: string | undefined = undefined;
+
+  /** The nearest kobject directory at or above this one (group dirs belong to it). */
+  get kobj(): KDir {
+    return kobjOf(this);
+  }
+
+  /** Number of subdirectories (kernfs dir.subdirs, for st_nlink). */
+  get subdirs(): number {
+    let n = 0;
+    for (const c of this.children.values()) if (c.type === 'dir') n++;
+    return n;
+  }
+}
+
+/** A kset: a kobject directory whose member kobjects share uevent operations. */
+export class Kset extends KDir {
+  uevent_ops: KsetUeventOps | null = null;
+}
+
+export class KAttr extends KNode {
+  readonly type = 'file' as const;
+  constructor(
+    name: string,
+    readonly ops: AttrOps,
+    /** The owning object passed to show/store. */
+    readonly obj: unknown,
+    public mode: number,
+  ) {
+    super(name);
+  }
+}
+
+export class KLink extends KNode {
+  readonly type = 'link' as const;
+  constructor(
+    name: string,
+    /** kernfs keeps the target node; the relative text is computed at readlink. */
+    readonly target: KNode,
+  ) {
+    super(name);
+  }
+}
+
+export interface Stat {
+  readonly type: NodeType;
+  /** st_mode including the file type bits. */
+  readonly mode: number;
+  readonly size: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly nlink: number;
+}
+
+/** What kernfs reports: attribute files have i_size PAGE_SIZE, dirs and links 0. */
+export function statNode(n: KNode): Stat {
+  switch (n.type) {
+    case 'dir':
+      return { type: 'dir', mode: S_IFDIR | (n as KDir).mode, size: 0, uid: 0, gid: 0, nlink: (n as KDir).subdirs + 2 };
+    case 'file':
+      return { type: 'file', mode: S_IFREG | (n as KAttr).mode, size: PAGE_SIZE, uid: 0, gid: 0, nlink: 1 };
+    default:
+      return { type: 'link', mode: S_IFLNK | 0o777, size: 0, uid: 0, gid: 0, nlink: 1 };
+  }
+}
+
+/**
+ * The relative text of a symlink, computed like kernfs_get_target_path(): "../"
+ * for every level from the link's directory up to the common ancestor, then the
+ * path down to the target.
+ */
+export function linkText(link: KLink): string {
+  const from = link.parent;
+  const to = link.target;
+  if (from === null) return to.name;
+  // Proper ancestors of the target, root first: the base must be one of them.
+  const chain: KNode[] = [];
+  for (let n: KNode | null = to.parent; n !== null; n = n.parent) chain.push(n);
+  chain.reverse();
+  const onChain = new Set<KNode>(chain);
+  let ups = 0;
+  let base: KNode | null = from;
+  while (base !== null && base.parent !== null && !onChain.has(base)) {
+    base = base.parent;
+    ups++;
+  }
+  if (base === null || !onChain.has(base)) return to.path; // detached target
+  const down = chain.slice(chain.indexOf(base) + 1).map((n) => n.name);
+  down.push(to.name);
+  return '../'.repeat(ups) + down.join('/');
+}
+
+/** Splits a path into its non-empty components. */
+function components(p: string): string[] {
+  const out: string[] = [];
+  for (const c of p.split('/')) if (c !== '' && c !== '.') out.push(c);
+  return out;
+}
+
+/**
+ * The tree with its root at the mount point (default "/sys"). Paths given to it are
+ * absolute and must start with the mount point.
+ */
+export class KernfsTree {
+  readonly root: KDir;
+
+  constructor(readonly mountpoint = '/sys') {
+    this.root = new KDir('');
+    this.root.mountpoint = mountpoint;
+  }
+
+  // ------------------------------------------------------------ resolution
+
+  /**
+   * Resolves path to a node: intermediate symlinks are always followed, the last
+   * component only if follow. Throws Errno ENOENT / ENOTDIR / ELOOP.
+   */
+  lookup(path: string, follow = true): KNode {
+    const mp = components(this.mountpoint);
+    const parts = components(path);
+    for (let i = 0; i < mp.length; i++) if (parts[i] !== mp[i]) throw new Errno(E.ENOENT, path);
+    const links = { n: 0 };
+    return this.walkFrom(this.root, parts.slice(mp.length), follow, links, path);
+  }
+
+  /** lookup() returning null instead of throwing ENOENT. */
+  find(path: string, follow = true): KNode | null {
+    try {
+      return this.lookup(path, follow);
+    } catch (e) {
+      if (e instanceof Errno && e.errno === E.ENOENT) return null;
+      throw e;
+    }
+  }
+
+  private walkFrom(start: KDir, parts: readonly string[], follow: boolean, links: { n: number }, orig: string): KNode {
+    let cur: KNode = start;
+    for (let i = 0; i < parts.length; i++) {
+      const c = parts[i]!;
+      const last = i === parts.length - 1;
+      if (cur.type !== 'dir') throw new Errno(E.ENOTDIR, orig);
+      const dir = cur as KDir;
+      let next: KNode | undefined;
+      if (c === '..') next = dir.parent ?? dir;
+      else next = dir.children.get(c);
+      if (next === undefined) throw new Errno(E.ENOENT, orig);
+      if (next.type === 'link' && (!last || follow)) next = this.followLink(next as KLink, links, orig);
+      cur = next;
+    }
+    return cur;
+  }
+
+  private followLink(l: KLink, links: { n: number }, orig: string): KNode {
+    if (++links.n > MAXSYMLINKS) throw new Errno(E.ELOOP, orig);
+    const text = linkText(l);
+    const base = text.startsWith('/') ? this.root : l.parent ?? this.root;
+    const parts = text.startsWith('/') ? components(text).slice(components(this.mountpoint).length) : components(text);
+    return this.walkFrom(base, parts, true, links, orig);
+  }
+
+  lstat(path: string): Stat {
+    return statNode(this.lookup(path, false));
+  }
+
+  stat(path: string): Stat {
+    return statNode(this.lookup(path, true));
+  }
+
+  readlink(path: string): string {
+    const n = this.lookup(path, false);
+    if (n.type !== 'link') throw new Errno(E.EINVAL, path);
+    return linkText(n as KLink);
+  }
+
+  /**
+   * Directory entries without "." and "..", sorted by name. (kernfs itself returns
+   * them in hash order, which no tool relies on; sorting keeps us deterministic.)
+   */
+  readdir(path: string): string[] {
+    const n = this.lookup(path, true);
+    if (n.type !== 'dir') throw new Errno(E.ENOTDIR, path);
+    return [...(n as KDir).children.keys()].sort(byteOrder);
+  }
+
+  /** Every node below dir (default the root), depth-first, entries sorted. */
+  *walk(dir: KDir = this.root): Generator<KNode, void, undefined> {
+    const names = [...dir.children.keys()].sort(byteOrder);
+    for (const name of names) {
+      const c = dir.children.get(name)!;
+      yield c;
+      if (c.type === 'dir') yield* this.walk(c as KDir);
+    }
+  }
+
+  // ------------------------------------------------------------ construction
+
+  /** kernfs_create_dir(): EEXIST if the name is taken. */
+  mkdir(parent: KDir, name: string, mode = 0o755): KDir {
+    return this.add(parent, Object.assign(new KDir(name), { mode }));
+  }
+
+  /** A kset directory (kset_create_and_add / kset_register). */
+  mkset(parent: KDir, name: string, ktype: Ktype = kobj_ktype): Kset {
+    const s = new Kset(name);
+    s.ktype = ktype;
+    return this.add(parent, s);
+  }
+
+  /** A kobject directory (kobject_add): a dir with ktype, kset and owner. */
+  mkobj(parent: KDir, name: string, ktype: Ktype, priv: unknown, kset: Kset | null): KDir {
+    const d = new KDir(name);
+    d.ktype = ktype;
+    d.priv = priv;
+    d.kset = kset;
+    return this.add(parent, d);
+  }
+
+  /** sysfs_create_file(): the mode is the attribute's, masked to permission bits. */
+  createFile(dir: KDir, ops: AttrOps, obj: unknown, mode = ops.mode): KAttr {
+    return this.add(dir, new KAttr(ops.name, ops, obj, mode & 0o777));
+  }
+
+  /** sysfs_create_link(dir, target, name) */
+  createLink(dir: KDir, target: KNode, name: string): KLink {
+    return this.add(dir, new KLink(name, target));
+  }
+
+  private add<T extends KNode>(parent: KDir, n: T): T {
+    if (parent.removed) throw new Errno(E.ENOENT, `${parent.path} is removed`);
+    if (parent.children.has(n.name)) throw new Errno(E.EEXIST, `sysfs: cannot create duplicate filename '${parent.path}/${n.name}'`);
+    n.parent = parent;
+    parent.children.set(n.name, n);
+    return n;
+  }
+
+  /**
+   * Unlinks n and everything below it at once and deactivates them (new calls get
+   * ENODEV). Does not wait for calls in progress: see Sysfs.remove_gen().
+   */
+  remove(n: KNode): void {
+    const p = n.parent;
+    if (p !== null && p.children.get(n.name) === n) p.children.delete(n.name);
+    this.deactivate(n);
+  }
+
+  private deactivate(n: KNode): void {
+    n.removed = true;
+    if (n.type === 'dir') for (const c of (n as KDir).children.values()) this.deactivate(c);
+  }
+
+  /** Nodes of the subtree rooted at n that still have calls in progress. */
+  busyNodes(n: KNode, out: KNode[] = []): KNode[] {
+    if (n.active > 0) out.push(n);
+    if (n.type === 'dir') for (const c of (n as KDir).children.values()) this.busyNodes(c, out);
+    return out;
+  }
+
+  /** kernfs_find_and_get(dir, name) */
+  child(dir: KDir, name: string): KNode | undefined {
+    return dir.children.get(name);
+  }
+
+  /** Creates (or returns) the directories of a path below the root: "/sys/a/b". */
+  mkdirp(path: string): KDir {
+    const mp = components(this.mountpoint);
+    const parts = components(path).slice(mp.length);
+    let d = this.root;
+    for (const c of parts) {
+      const n = d.children.get(c);
+      if (n === undefined) d = this.mkdir(d, c);
+      else if (n.type === 'dir') d = n as KDir;
+      else throw new Errno(E.ENOTDIR, path);
+    }
+    return d;
+  }
+}
+
+/** Plain byte-wise order (what `LC_ALL=C ls` shows). */
+export function byteOrder(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -360,15 +360,25 @@ export class ApQueueSM {
     return this.ap_sm_event(ApSmEvent.POLL);
   }
 
-  /** ap_queue_prepare_remove() + ap_queue_remove(): flush, shut down, ZAPQ, uninitiated. */
-  shutdownAndZap(): void {
+  /** ap_queue_prepare_remove(): flush, SHUTDOWN, stop the request timer. */
+  ap_queue_prepare_remove(): void {
     this.flush();
     this.dev_state = ApDevState.SHUTDOWN;
     this.env.armTimeout(this, Infinity);
+  }
+
+  /** ap_queue_remove(): ZAPQ (also clears the interrupt registration), UNINITIATED. */
+  ap_queue_remove(): void {
     this.env.machine.zapq(this.qid);
     this.dev_state = ApDevState.UNINITIATED;
     this.sm_state = ApSmState.RESET_START;
     this.interrupt = false;
+  }
+
+  /** Both halves of removal, for callers without a driver in between. */
+  shutdownAndZap(): void {
+    this.ap_queue_prepare_remove();
+    this.ap_queue_remove();
   }
 
   /** A scan saw the card deconfigured (RC 03) or checkstopped (RC 04): error and flush. */

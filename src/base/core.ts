@@ -79,6 +79,9 @@ export class Device {
     public name: string,
   ) {
     this.mutex = core.k.mutex_init('&dev->mutex');
+    // device_initialize(): the driver core nests device locks in ways lockdep
+    // cannot express, so the kernel exempts them from validation.
+    core.k.lockdep_set_novalidate_class(this.mutex);
   }
 
   /** The sysfs path, e.g. "/sys/devices/ap/card05" (null before device_add). */

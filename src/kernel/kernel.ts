@@ -67,6 +67,17 @@ export interface DevLike {
   readonly devName: string;
 }
 
+/**
+ * Something outside the kernel with its own timeline (the simulated machine): the
+ * clock stops at its next event, and due events are processed like timers.
+ */
+export interface EventSource {
+  /** Next instant something happens; may be <= now for events not yet processed. */
+  nextEventTime(): number | undefined;
+  /** Delivers everything due at the current time (in atomic context). */
+  processEvents(): void;
+}
+
 export interface Timer {
   expires: number;
   readonly fn: () => void;
@@ -115,6 +126,7 @@ export class Kernel implements PickContext {
   readonly trace: string[] = [];
   private readonly timers: Timer[] = [];
   private timerSeq = 0;
+  private readonly sources: EventSource[] = [];
   /** Result of the last op executed outside any task (atomic context). */
   lastDirectResult: unknown = undefined;
   private readonly workqueues = new Map<string, WorkQueue>();
@@ -158,8 +170,17 @@ export class Kernel implements PickContext {
   nextDeadline(): number {
     let d = INF;
     for (const t of this.timers) if (t.active && t.expires < d) d = t.expires;
+    for (const s of this.sources) {
+      const e = s.nextEventTime();
+      if (e !== undefined && e < d) d = e;
+    }
     for (const t of this.tasks) if (t.deadline < d) d = t.deadline;
     return d;
+  }
+
+  /** Registers an external event source (see EventSource). */
+  addEventSource(src: EventSource): void {
+    this.sources.push(src);
   }
 
   /** add_timer(): fn runs in atomic context (it may complete, wake_up, queue work). */
@@ -188,6 +209,18 @@ export class Kernel implements PickContext {
   }
 
   private fireTimers(): void {
+    for (const s of this.sources) {
+      const e = s.nextEventTime();
+      if (e !== undefined && e <= this.nowNs) {
+        const saved = this.current;
+        this.current = null;
+        try {
+          s.processEvents();
+        } finally {
+          this.current = saved;
+        }
+      }
+    }
     for (;;) {
       let best: Timer | null = null;
       for (const t of this.timers)
@@ -301,6 +334,11 @@ export class Kernel implements PickContext {
   /** Lock "addresses" are numbers; reports format them (fakeAddr) only when needed. */
   private nextLockAddr(): number {
     return 0x8881_0000_0000 + this.lockAddr++ * 0x40;
+  }
+
+  /** lockdep_set_novalidate_class(): lockdep ignores this lock's class entirely. */
+  lockdep_set_novalidate_class(lock: { cls: { novalidate: boolean } }): void {
+    lock.cls.novalidate = true;
   }
 
   mutex_lock(m: Mutex): OpToken {
@@ -751,7 +789,7 @@ export class Kernel implements PickContext {
 
   private startWorker(wq: WorkQueue, first: Work): void {
     wq.active++;
-    first.running = this.spawn(`kworker/${wq.name}:${this.workerSeq++}`, this.worker(wq, first));
+    first.running = this.spawn(`kworker/0:${this.workerSeq++}`, this.worker(wq, first));
     // The worker is now responsible; pending is cleared when it starts running fn.
   }
 

@@ -47,6 +47,11 @@ export class LockClass {
   readonly out = new Map<number, Dep>();
   usedWrite = false;
   usedRead = false;
+  /**
+   * lockdep_set_novalidate_class(): acquisitions are not checked and add no
+   * dependencies either way (the driver core does this for &dev->mutex).
+   */
+  novalidate = false;
   constructor(
     readonly id: number,
     readonly name: string,
@@ -203,13 +208,13 @@ export class Lockdep {
     this.chains++;
     if (read) cls.usedRead = true;
     else cls.usedWrite = true;
-    if (trylock || !this.enabled) return node;
+    if (trylock || !this.enabled || cls.novalidate) return node;
     this.validations++;
     // Recursive locking: the same class already held (a non-recursive reader also
     // deadlocks against itself once a writer queues in between).
     for (let i = 0; i < held.length; i++) {
       const h = held[i]!;
-      if (h.cls === cls && !(read === 2 && h.read === 2)) {
+      if (h.cls === cls && !(read === 2 && h.read === 2) && !cls.novalidate) {
         this.reportRecursive(t, h, cls, read, call, instance);
         return node;
       }
@@ -220,6 +225,7 @@ export class Lockdep {
     let site: Site | undefined;
     for (let i = held.length - 1; i >= 0; i--) {
       const h = held[i]!;
+      if (h.cls.novalidate) continue; // invisible to lockdep, as if not held
       const type = edgeType(h.read, read);
       let dep = h.cls.out.get(cls.id);
       if (dep === undefined) {

@@ -76,7 +76,10 @@ function reference(s: string, cur: ApMask): number[] | 'EINVAL' {
       const a = num(m[2]!);
       const z = m[3] === undefined ? a : num(m[3]);
       if (a >= 256 || z >= 256 || a > z) return 'EINVAL';
-      for (let i = a; i <= z; i++) m[1] === '+' ? set.add(i) : set.delete(i);
+      for (let i = a; i <= z; i++) {
+        if (m[1] === '+') set.add(i);
+        else set.delete(i);
+      }
       rest = rest.slice(m[0].length);
     }
     return [...set].sort((x, y) => x - y);

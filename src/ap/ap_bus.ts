@@ -14,7 +14,6 @@ import type { UeventEnv } from '../sysfs/uevent.js';
 import { Device, device_uevent, device_unregister, device_register, root_device_register, type DriverCore } from '../base/core.js';
 import { bus_register, bus_drivers, bus_create_file, device_reprobe } from '../base/bus.js';
 import { driver_register } from '../base/driver.js';
-import { device_attach } from '../base/dd.js';
 import type { BusType, DeviceDriver, ProbeResult } from '../base/types.js';
 import { sscanf_int, kstrtobool, kstrtoull } from '../lib/kstrto.js';
 import { ap_parse_bitmap_str } from './mask_str.js';
@@ -82,6 +81,8 @@ export class ApBus {
   ap_poll_kthread = false;
   readonly apft: boolean;
   ap_max_msg_size = 0;
+  /** Queues with a driver_override set (6.19+): mask edits are refused while non-zero. */
+  ap_driver_override_ctr = 0;
   /** Registered card and queue devices by id (bus_find_device with the id matchers). */
   readonly cards = new Map<number, ApCard>();
   readonly queues = new Map<Apqn, ApQueue>();
@@ -308,6 +309,9 @@ export class ApBus {
     try {
       const cur = this.perms[which];
       const next = ap_parse_bitmap_str(buf, cur);
+      // "restrict driver_override versus apmask and aqmask use" (6.19): the exact
+      // errno is not documented; EBUSY says "in use by overrides".
+      if (this.ap_driver_override_ctr > 0 && !maskEquals(cur, next)) throw new Errno(E.EBUSY!);
       changes = !maskEquals(cur, next);
       if (changes) rc = yield* (which === 'apm' ? this.apmask_commit(next) : this.aqmask_commit(next));
     } catch (e) {
@@ -362,7 +366,7 @@ export class ApBus {
 
   /**
    * ap_bus_revise_bindings(): queues whose reservation no longer matches the kind
-   * of driver they are bound to are reprobed; unbound ones get a probe.
+   * of driver they are bound to are reprobed.
    */
   *ap_bus_revise_bindings(): KGen<void> {
     for (const aq of [...this.queues.values()]) {
@@ -370,12 +374,10 @@ export class ApBus {
       yield this.k.mutex_lock(this.ap_attr_mutex);
       const devres = this.ap_owned_by_def_drv(aq.apid, aq.apqi);
       yield this.k.mutex_unlock(this.ap_attr_mutex);
+      // An unbound queue counts as "not default" (to_ap_drv(NULL) has no flags), so
+      // only queues that became reserved are probed again.
       const drv = aq.driver as ApDriver | null;
-      if (drv === null) {
-        yield* device_attach(aq);
-        continue;
-      }
-      const drvres = (drv.flags & AP_DRIVER_FLAG_DEFAULT) !== 0;
+      const drvres = drv !== null && (drv.flags & AP_DRIVER_FLAG_DEFAULT) !== 0;
       if (devres !== drvres) yield* device_reprobe(aq);
     }
   }

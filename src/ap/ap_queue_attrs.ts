@@ -3,6 +3,8 @@ import { E, Errno, type Kernel } from '../kernel/index.js';
 import type { AttrOps } from '../sysfs/index.js';
 import type { Device } from '../base/core.js';
 import type { AttributeGroup } from '../base/types.js';
+import { driver_set_override } from '../base/core.js';
+import { maskCount } from '../hw/mask.js';
 import { AP_RESPONSE } from '../hw/status.js';
 import { decodeHwinfo } from '../hw/registers.js';
 import { ApDevState, ApSmState } from './ap_queue_sm.js';
@@ -70,4 +72,29 @@ export const apQueueAttrs: AttrOps<Device>[] = [
   },
 ];
 
-export const apQueueGroups: readonly AttributeGroup<Device>[] = [{ attrs: apQueueAttrs }];
+/**
+ * driver_override (Linux 6.19+): only the named driver may bind the queue. Refused
+ * with EINVAL while apmask or aqmask is not all ones, so the two ways of choosing a
+ * queue's driver are never mixed.
+ */
+export const apQueueDriverOverride: AttrOps<Device> = {
+  name: 'driver_override',
+  mode: 0o644,
+  *show(_k, d) {
+    return `${d.driver_override ?? ''}\n`;
+  },
+  *store(k, d, buf) {
+    const b = busOf(d);
+    yield k.mutex_lock(b.ap_attr_mutex);
+    const masksAllOnes = maskCount(b.perms.apm) === 256 && maskCount(b.perms.aqm) === 256;
+    yield k.mutex_unlock(b.ap_attr_mutex);
+    if (!masksAllOnes) return -E.EINVAL!;
+    const had = d.driver_override !== null;
+    const rc = yield* driver_set_override(d, buf);
+    if (rc) return rc;
+    b.ap_driver_override_ctr += (d.driver_override !== null ? 1 : 0) - (had ? 1 : 0);
+    return buf.length;
+  },
+};
+
+export const apQueueGroups: readonly AttributeGroup<Device>[] = [{ attrs: apQueueAttrs }, { attrs: [apQueueDriverOverride] }];

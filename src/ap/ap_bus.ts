@@ -306,6 +306,7 @@ export class ApBus {
     if ((yield k.mutex_lock_interruptible(this.ap_attr_mutex)) !== 0) return -E.ERESTARTSYS!;
     let changes = false;
     let rc = 0;
+    const depth = k.opsDepth();
     try {
       const cur = this.perms[which];
       const next = ap_parse_bitmap_str(buf, cur);
@@ -315,6 +316,7 @@ export class ApBus {
       changes = !maskEquals(cur, next);
       if (changes) rc = yield* (which === 'apm' ? this.apmask_commit(next) : this.aqmask_commit(next));
     } catch (e) {
+      k.opsRestore(depth);
       if (!(e instanceof Errno)) throw e;
       rc = -e.errno;
     }
@@ -498,7 +500,7 @@ export class ApBus {
       case AP_RESPONSE.DECONFIGURED:
       case AP_RESPONSE.CHECKSTOPPED:
       case AP_RESPONSE.BUSY: {
-        const hw = decodeHwinfo(r.hwinfo);
+        const hw = this.decodeHwinfo(r.hwinfo);
         return { rc: 1, hw, decfg: rc === AP_RESPONSE.DECONFIGURED, chkstop: rc === AP_RESPONSE.CHECKSTOPPED };
       }
       case AP_RESPONSE.Q_NOT_AVAIL:
@@ -506,6 +508,17 @@ export class ApBus {
       default:
         return { rc: -1, hw: null, decfg: false, chkstop: false };
     }
+  }
+
+  private readonly hwinfoCache = new Map<bigint, ReturnType<typeof decodeHwinfo>>();
+  /** Decoded TAPQ GR2 values are immutable: decode each distinct value once. */
+  private decodeHwinfo(gr2: bigint): ReturnType<typeof decodeHwinfo> {
+    let h = this.hwinfoCache.get(gr2);
+    if (h === undefined) {
+      h = Object.freeze(decodeHwinfo(gr2));
+      this.hwinfoCache.set(gr2, h);
+    }
+    return h;
   }
 
   /** ap_get_compatible_type(): < CEX4 unsupported; CEX4..CEX8 as is; newer via QACT. */
@@ -569,9 +582,11 @@ export class ApBus {
       ac.groups = apCardGroups;
       if (ac.maxmsgsize > this.ap_max_msg_size) this.ap_max_msg_size = ac.maxmsgsize;
       this.cards.set(ap, ac);
+      const depth = this.k.opsDepth();
       try {
         yield* device_register(ac);
       } catch (e) {
+        this.k.opsRestore(depth);
         this.cards.delete(ap);
         if (!(e instanceof Errno)) throw e;
         return;
@@ -613,9 +628,11 @@ export class ApBus {
         q.parent = ac;
         q.groups = apQueueGroups;
         this.queues.set(qid, q);
+        const depth = this.k.opsDepth();
         try {
           yield* device_register(q);
         } catch (e) {
+          this.k.opsRestore(depth);
           this.queues.delete(qid);
           if (!(e instanceof Errno)) throw e;
         }

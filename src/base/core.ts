@@ -216,7 +216,7 @@ export function sysfs_create_group(sysfs: Sysfs, kobj: KDir, grp: AttributeGroup
   for (const a of grp.attrs) {
     const mode = grp.is_visible ? grp.is_visible(obj, a) : a.mode;
     if (!mode) continue;
-    sysfs.createFile(dir, a, obj, mode);
+    sysfs.createFileLazy(dir, a, obj, mode);
   }
 }
 

@@ -1,7 +1,7 @@
 // drivers/base/dd.c: binding devices and drivers. Probe and remove run with the
 // device lock held (device_lock), as in the kernel; a probe's -ENODEV/-ENXIO
 // means "not mine" silently, any other error is logged and the next driver tries.
-import { Errno, E, type KGen } from '../kernel/index.js';
+import { Errno, E, type KGen, type Kernel } from '../kernel/index.js';
 import { device_add_groups, device_is_bound, device_lock, device_remove_groups, device_uevent, device_unlock, put_device, get_device, type Device } from './core.js';
 import { EPROBE_DEFER, type DeviceDriver, type ProbeResult } from './types.js';
 
@@ -33,10 +33,12 @@ function driver_sysfs_remove(dev: Device): void {
 }
 
 /** Runs the probe callback; a thrown Errno counts as its negative return. */
-function* call_probe(body: KGen<ProbeResult>): KGen<number> {
+function* call_probe(k: Kernel, body: KGen<ProbeResult>): KGen<number> {
+  const depth = k.opsDepth();
   try {
     return (yield* body) ?? 0;
   } catch (e) {
+    k.opsRestore(depth);
     if (e instanceof Errno) return -e.errno;
     throw e;
   }
@@ -46,8 +48,8 @@ function* call_probe(body: KGen<ProbeResult>): KGen<number> {
 function* call_driver_probe(dev: Device, drv: DeviceDriver): KGen<number> {
   const k = dev.core.k;
   let ret = 0;
-  if (dev.bus?.probe) ret = yield* call_probe(k.fn(`${dev.bus.name}_probe`, dev.bus.probe(k, dev)));
-  else if (drv.probe) ret = yield* call_probe(k.fn(`${drv.name}_probe`, drv.probe(k, dev)));
+  if (dev.bus?.probe) ret = yield* call_probe(k, k.fn(`${dev.bus.name}_probe`, dev.bus.probe(k, dev)));
+  else if (drv.probe) ret = yield* call_probe(k, k.fn(`${drv.name}_probe`, drv.probe(k, dev)));
   switch (ret) {
     case 0:
     case -EPROBE_DEFER:

@@ -124,6 +124,9 @@ interface AdapterState {
   readonly hwType: number;
   configured: boolean;
   checkstopped: boolean;
+  /** Cached TAPQ GR2 without / with the T bit. */
+  hwinfo?: bigint;
+  hwinfoT?: bigint;
 }
 
 /** Fault-injection levers (tests and chaos runs). */
@@ -594,6 +597,16 @@ export class Machine {
   }
 
   private hwinfo(a: AdapterState, t: boolean): bigint {
+    // Only the adapter's static profile and T decide it: compute once per adapter.
+    const cached = t ? a.hwinfoT : a.hwinfo;
+    if (cached !== undefined) return cached;
+    const v = this.computeHwinfo(a, t);
+    if (t) a.hwinfoT = v;
+    else a.hwinfo = v;
+    return v;
+  }
+
+  private computeHwinfo(a: AdapterState, t: boolean): bigint {
     let fac = 0;
     if (t) {
       const modern = a.hwType >= AP_TYPE_NUMBER.CEX4;

@@ -12,7 +12,7 @@
 // when no task is enabled, straight to the next deadline; in 'external' mode (the
 // live host) the owner advances it with advanceTo().
 import { Op, OP, opName, type KGen, type OpToken } from './ops.js';
-import { Task, TaskError, TaskState, OPSTACK, type HeldLock } from './task.js';
+import { Task, TaskError, TaskState, type HeldLock } from './task.js';
 import { Lockdep, heldLines, type LockdepReport, type ChainNode } from './lockdep.js';
 import { Mutex, RwSemaphore, LockMap } from './locks.js';
 import { Completion, WaitQueue, Atomic, AtomicOp, Kref, type Release } from './sync.js';
@@ -266,28 +266,30 @@ export class Kernel implements PickContext {
 
   /**
    * Runs a named operation with its name on the task's operation stack:
-   * `yield* k.fn('assign_adapter', assign_adapter_body(...))`. Errors thrown through
-   * it are annotated with the stack at the innermost point.
+   * `yield* k.fn('assign_adapter', assign_adapter_body(...))`. An error thrown
+   * through it leaves the stack at the innermost point, which is what error and
+   * lifetime reports show; code that catches an error and carries on restores the
+   * stack with opsDepth()/opsRestore() (the runtime's own catch sites do). There is
+   * no try/catch here on purpose: it sits on every hot path.
    */
   *fn<T>(name: string, body: KGen<T>): KGen<T> {
     const t = this.current!;
     const depth = t.ops.length;
     t.ops.push(name);
-    try {
-      const r: T = yield* body;
-      t.ops.length = depth;
-      return r;
-    } catch (e) {
-      if (e !== null && typeof e === 'object' && !(OPSTACK in e)) {
-        try {
-          Object.defineProperty(e, OPSTACK, { value: t.ops.slice(), enumerable: false });
-        } catch {
-          /* frozen error objects keep no stack */
-        }
-      }
-      t.ops.length = depth;
-      throw e;
-    }
+    const r: T = yield* body;
+    t.ops.length = depth;
+    return r;
+  }
+
+  /** Depth of the current task's operation stack (see fn). */
+  opsDepth(): number {
+    return this.current?.ops.length ?? 0;
+  }
+
+  /** Truncates the current task's operation stack after a caught error (see fn). */
+  opsRestore(depth: number): void {
+    const t = this.current;
+    if (t && t.ops.length > depth) t.ops.length = depth;
   }
 
   // ---------------------------------------------------------------- op submission
@@ -1134,7 +1136,8 @@ export class Kernel implements PickContext {
     if (i >= 0) this.tasks.splice(i, 1);
     if (error !== undefined) {
       t.state = TaskState.FAILED;
-      const stack = (error !== null && typeof error === 'object' && (error as any)[OPSTACK]) || t.ops.slice();
+      // fn() leaves the stack at the throw point: exactly where the error came from.
+      const stack = t.ops.slice();
       t.error = error instanceof TaskError ? error : new TaskError(t.name, stack, error);
       // An oops was reported when it happened; anything else is reported unless a
       // joiner or exit hook takes responsibility for it.

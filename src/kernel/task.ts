@@ -99,6 +99,3 @@ export class TaskError extends Error {
     this.name = 'TaskError';
   }
 }
-
-/** Where the op stack of a task was when an error was first thrown through it. */
-export const OPSTACK = Symbol('apsim-opstack');

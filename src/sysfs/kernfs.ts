@@ -96,7 +96,48 @@ function kobjOf(dir: KDir): KDir {
 
 export class KDir extends KNode {
   readonly type = 'dir' as const;
-  readonly children = new Map<string, KNode>();
+  private readonly _children = new Map<string, KNode>();
+  /**
+   * Attribute files created but not yet materialized, as flat [ops, obj, mode]
+   * triples. Most of a big host's 65,536 queue directories are never looked at, so
+   * their attribute nodes are built on the first access to the directory.
+   */
+  pending: unknown[] | null = null;
+
+  get children(): Map<string, KNode> {
+    if (this.pending !== null) this.materialize();
+    return this._children;
+  }
+
+  private materialize(): void {
+    const p = this.pending!;
+    this.pending = null;
+    for (let i = 0; i < p.length; i += 3) {
+      const ops = p[i] as AttrOps;
+      if (this._children.has(ops.name)) throw new Errno(E.EEXIST, `sysfs: cannot create duplicate filename '${this.path}/${ops.name}'`);
+      const a = new KAttr(ops.name, ops, p[i + 1], p[i + 2] as number);
+      a.parent = this;
+      this._children.set(ops.name, a);
+    }
+  }
+
+  /** Drops pending attributes of a removed directory (they never existed). */
+  dropPending(): void {
+    this.pending = null;
+  }
+
+  /** Whether name is taken, without materializing pending attributes. */
+  hasName(name: string): boolean {
+    if (this._children.has(name)) return true;
+    const p = this.pending;
+    if (p !== null) for (let i = 0; i < p.length; i += 3) if ((p[i] as AttrOps).name === name) return true;
+    return false;
+  }
+
+  /** Inserts a node without materializing pending attributes (KernfsTree.add). */
+  attach(n: KNode): void {
+    this._children.set(n.name, n);
+  }
   mode = 0o755;
   /** For kobject directories: the kset the kobject belongs to (kobj->kset). */
   kset: Kset | null = null;
@@ -329,6 +370,15 @@ export class KernfsTree {
     return this.add(dir, new KAttr(ops.name, ops, obj, mode & 0o777));
   }
 
+  /**
+   * sysfs_create_file() for attribute groups: the node is built when the directory
+   * is first accessed (duplicates are reported then).
+   */
+  createFileLazy(dir: KDir, ops: AttrOps, obj: unknown, mode = ops.mode): void {
+    if (dir.removed) throw new Errno(E.ENOENT, `${dir.path} is removed`);
+    (dir.pending ??= []).push(ops, obj, mode & 0o777);
+  }
+
   /** sysfs_create_link(dir, target, name) */
   createLink(dir: KDir, target: KNode, name: string): KLink {
     return this.add(dir, new KLink(name, target));
@@ -336,9 +386,9 @@ export class KernfsTree {
 
   private add<T extends KNode>(parent: KDir, n: T): T {
     if (parent.removed) throw new Errno(E.ENOENT, `${parent.path} is removed`);
-    if (parent.children.has(n.name)) throw new Errno(E.EEXIST, `sysfs: cannot create duplicate filename '${parent.path}/${n.name}'`);
+    if (parent.hasName(n.name)) throw new Errno(E.EEXIST, `sysfs: cannot create duplicate filename '${parent.path}/${n.name}'`);
     n.parent = parent;
-    parent.children.set(n.name, n);
+    parent.attach(n);
     return n;
   }
 
@@ -354,7 +404,10 @@ export class KernfsTree {
 
   private deactivate(n: KNode): void {
     n.removed = true;
-    if (n.type === 'dir') for (const c of (n as KDir).children.values()) this.deactivate(c);
+    if (n.type !== 'dir') return;
+    const d = n as KDir;
+    d.dropPending(); // never materialized: nothing to deactivate or drain
+    for (const c of d.children.values()) this.deactivate(c);
   }
 
   /** Nodes of the subtree rooted at n that still have calls in progress. */

@@ -83,9 +83,11 @@ export class Sysfs extends KernfsTree {
       return e ? { ok: false, errno: e } : { ok: true, data: '' };
     }
     let out: string;
+    const depth = k.opsDepth();
     try {
       out = yield* this.active(k, r, ops.show(k, r.obj));
     } catch (e) {
+      k.opsRestore(depth);
       if (e instanceof Errno) return { ok: false, errno: e.errno };
       throw e;
     }
@@ -111,9 +113,11 @@ export class Sysfs extends KernfsTree {
       return e ? { ok: false, errno: e } : { ok: true, count: 0 };
     }
     let ret: number | void;
+    const depth = k.opsDepth();
     try {
       ret = yield* this.active(k, r, ops.store(k, r.obj, buf));
     } catch (e) {
+      k.opsRestore(depth);
       if (e instanceof Errno) return { ok: false, errno: e.errno };
       throw e;
     }

@@ -61,7 +61,7 @@ export class UeventLog {
 
   constructor(
     /** How many events the history keeps (the oldest are dropped). */
-    readonly capacity = 100_000,
+    readonly capacity = 10_000,
   ) {}
 
   emit(e: Uevent): void {

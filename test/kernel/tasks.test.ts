@@ -57,23 +57,31 @@ test('an error nobody handles is reported as a bug', () => {
   assert.equal(k.bugs[0]!.title, 'task "lonely" failed in some_path: boom');
 });
 
-test('an error caught inside the task restores the operation stack', () => {
+test('an error leaves the operation stack at the throw point until the catcher restores it', () => {
   const k = new Kernel({ throwOnBug: true });
-  let stackAfter: string[] = [];
+  let atCatch: string[] = [];
+  let restored: string[] = [];
+  let afterOuter: string[] = [];
   k.spawn('t', (function* (): KGen {
     yield* k.fn('outer', (function* (): KGen {
+      const d = k.opsDepth();
       try {
         yield* k.fn('inner', (function* (): KGen {
           yield k.sched_point();
           throw new Error('x');
         })());
       } catch {
-        stackAfter = [...k.current!.ops];
+        atCatch = [...k.current!.ops];
+        k.opsRestore(d);
+        restored = [...k.current!.ops];
       }
     })());
+    afterOuter = [...k.current!.ops];
   })());
   k.run();
-  assert.deepEqual(stackAfter, ['outer']);
+  assert.deepEqual(atCatch, ['outer', 'inner']);
+  assert.deepEqual(restored, ['outer']);
+  assert.deepEqual(afterOuter, []);
 });
 
 test('forgetting to yield an op is detected at the next op', () => {

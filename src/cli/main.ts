@@ -1,27 +1,24 @@
 #!/usr/bin/env node
-// apsim command-line entry point. Commands that talk to a running host arrive with
-// the live-host work; today the CLI offers help, version and the runtime self-check.
-import { readFileSync } from 'node:fs';
+// apsim command-line entry point: help, version and the registered commands.
+import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import { runSelftest } from './selftest.js';
+import { commands } from './commands/index.js';
+import type { CliIo } from './command.js';
 
-const HELP = `apsim — a simulated Linux s390 AP crypto pass-through stack
-
-Usage: apsim <command> [options]
-
-Commands:
-  help                 Show this help
-  version              Print the apsim version
-  selftest [--seed N]  Run the kernel runtime's self-check (lockdep ABBA report,
-                       a seeded deadlock search and a replay) and print the results
-
-Options:
-  -h, --help           Show this help
-  -V, --version        Print the apsim version
-
-Exit status: 0 on success, 1 when a check fails, 2 on a usage error.
-`;
+function help(): string {
+  const w = Math.max(...commands.map((c) => `${c.name} ${c.synopsis}`.length), 'version'.length) + 2;
+  const line = (a: string, b: string) => `  ${a.padEnd(w)} ${b}\n`;
+  let s = 'apsim — a simulated Linux s390 AP crypto pass-through stack\n\nUsage: apsim <command> [options]\n\nCommands:\n';
+  s += line('help', 'Show this help');
+  s += line('version', 'Print the apsim version');
+  for (const c of commands) s += line(`${c.name} ${c.synopsis}`.trim(), c.summary);
+  s += '\nOptions:\n';
+  s += line('-h, --help', 'Show this help');
+  s += line('-V, --version', 'Print the apsim version');
+  s += '\nExit status: 0 on success, 1 when a check fails, 2 on a usage error.\n';
+  return s;
+}
 
 export function version(): string {
   const here = dirname(fileURLToPath(import.meta.url));
@@ -30,7 +27,7 @@ export function version(): string {
   return pkg.version;
 }
 
-export function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s), err: (s: string) => void = (s) => process.stderr.write(s)): number {
+export function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s), err: (s: string) => void = (s) => process.stderr.write(s)): number | Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case undefined:
@@ -41,7 +38,7 @@ export function main(argv: string[], out: (s: string) => void = (s) => process.s
         err(`apsim: help takes no arguments\n`);
         return 2;
       }
-      out(HELP);
+      out(help());
       return 0;
     case 'version':
     case '-V':
@@ -52,14 +49,23 @@ export function main(argv: string[], out: (s: string) => void = (s) => process.s
       }
       out(`apsim ${version()}\n`);
       return 0;
-    case 'selftest':
-      return runSelftest(rest, out, err);
-    default:
-      err(`apsim: unknown command '${cmd}'\nRun 'apsim --help' for the list of commands.\n`);
-      return 2;
   }
+  const c = commands.find((x) => x.name === cmd);
+  if (!c) {
+    err(`apsim: unknown command '${cmd}'\nRun 'apsim --help' for the list of commands.\n`);
+    return 2;
+  }
+  const io: CliIo = { out, err, isTTY: process.stdout.isTTY === true };
+  return c.run(rest, io);
 }
 
 // Run when executed directly (not when imported by tests).
-const invoked = process.argv[1] ? fileURLToPath(import.meta.url) === (await import('node:fs')).realpathSync(process.argv[1]) : false;
-if (invoked) process.exitCode = main(process.argv.slice(2));
+const invoked = process.argv[1] ? fileURLToPath(import.meta.url) === realpathSync(process.argv[1]) : false;
+if (invoked) {
+  const r = main(process.argv.slice(2));
+  if (typeof r === 'number') process.exitCode = r;
+  else r.then((code) => (process.exitCode = code), (e: unknown) => {
+    process.stderr.write(`apsim: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  });
+}

@@ -1,0 +1,5 @@
+// Every CLI command, in the order `apsim --help` lists them.
+import type { Command } from '../command.js';
+import { selftest } from './selftest.js';
+
+export const commands: readonly Command[] = [selftest];

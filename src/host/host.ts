@@ -8,6 +8,11 @@ import { DriverCore } from '../base/core.js';
 import type { Sysfs, ReadResult, WriteResult, IoOptions } from '../sysfs/index.js';
 import { ApBus, type ApBusOptions } from '../ap/ap_bus.js';
 import { Zcrypt } from '../ap/zcrypt.js';
+import { KvmHost, type KvmPieces } from '../kvm/index.js';
+import { vfio_init, type Vfio, type VfioPieces } from '../vfio/vfio_main.js';
+import { mdev_init, type Mdev } from '../vfio/mdev.js';
+import { VfioAp } from '../vfio_ap/drv.js';
+import { defaultVfioApPieces, mainlineVfioApPieces, type VfioApPieces } from '../vfio_ap/pieces.js';
 
 export interface HostOptions extends KernelOptions {
   /** A builtin profile name, a profile object or raw JSON (validated). Default: 'default'. */
@@ -16,6 +21,14 @@ export interface HostOptions extends KernelOptions {
   ap?: ApBusOptions;
   /** Load the zcrypt default drivers (default true). */
   zcrypt?: boolean;
+  /** Load vfio, mdev and vfio_ap (default true). */
+  vfio_ap?: boolean;
+  /**
+   * Kernel profile: 'default' is the fixed behaviour of the spec, 'mainline' adds
+   * its [MAINLINE-QUIRK]s. Individual pieces can be overridden (mutants).
+   */
+  kernel?: 'default' | 'mainline';
+  pieces?: { vfio_ap?: Partial<VfioApPieces>; vfio?: Partial<VfioPieces>; kvm?: Partial<KvmPieces> };
 }
 
 /** A sysfs operation failed: errno plus the shell's message. */
@@ -39,6 +52,10 @@ export class Host {
   readonly sysfs: Sysfs;
   readonly ap: ApBus;
   readonly zcrypt: Zcrypt | null;
+  readonly kvm: KvmHost;
+  readonly vfio: Vfio | null = null;
+  readonly mdev: Mdev | null = null;
+  readonly vfio_ap: VfioAp | null = null;
   readonly profile: HostProfile;
 
   private constructor(opts: HostOptions) {
@@ -49,6 +66,13 @@ export class Host {
     this.sysfs = this.core.sysfs;
     this.ap = new ApBus(this.core, this.machine, opts.ap);
     this.zcrypt = opts.zcrypt === false ? null : new Zcrypt(this.ap);
+    this.kvm = new KvmHost(this.k, this.machine, { pieces: opts.pieces?.kvm });
+    if (opts.vfio_ap !== false) {
+      this.vfio = vfio_init(this.core, { pieces: opts.pieces?.vfio });
+      this.mdev = mdev_init(this.core);
+      const base = opts.kernel === 'mainline' ? mainlineVfioApPieces : defaultVfioApPieces;
+      this.vfio_ap = new VfioAp(this.k, this.ap, this.kvm, this.vfio, this.mdev, { pieces: { ...base, ...opts.pieces?.vfio_ap } });
+    }
   }
 
   /**
@@ -71,6 +95,10 @@ export class Host {
   private *initcalls(): KGen<void> {
     yield* this.ap.ap_module_init();
     if (this.zcrypt) yield* this.zcrypt.init();
+    if (this.vfio_ap) {
+      const rc: number = yield* this.vfio_ap.vfio_ap_init();
+      if (rc) this.k.pr_err(`vfio_ap: module init failed: ${rc}`);
+    }
   }
 
   // ------------------------------------------------------------ sysfs, shell style

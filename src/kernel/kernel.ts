@@ -47,6 +47,11 @@ export interface KernelOptions {
   /** First pid handed out. */
   pidBase?: number;
   printk?: PrintkRing;
+  /**
+   * Called before each step executes, with the task about to run (its pending op in
+   * t.op / t.obj). For checkers that need every step, not only choice points (DPOR).
+   */
+  onStep?: (t: Task) => void;
 }
 
 export const enum RunStatus {
@@ -133,6 +138,7 @@ export class Kernel implements PickContext {
   private workerSeq = 0;
   /** Observers of task exits (the live host uses this to complete sysfs writes). */
   private readonly exitHooks = new Map<Task, Array<(t: Task) => void>>();
+  private readonly onStep: ((t: Task) => void) | null;
 
   constructor(opts: KernelOptions = {}) {
     this.strategy = opts.strategy ?? new FirstComeStrategy();
@@ -149,6 +155,7 @@ export class Kernel implements PickContext {
     this.rng = new Prng(opts.seed ?? 1);
     this.nextPid = opts.pidBase ?? 100;
     this.log = opts.printk ?? new PrintkRing();
+    this.onStep = opts.onStep ?? null;
     this.lifetime.onUseAfterFree = (m, prop, write) => this.useAfterFree(m, prop, write);
     this.lockdep.onReport = (r) => this.lockdepReport(r);
   }
@@ -856,6 +863,9 @@ export class Kernel implements PickContext {
   dev_warn(dev: DevLike, text: string): void {
     this.dev_printk(KERN_WARNING, dev, text);
   }
+  dev_notice(dev: DevLike, text: string): void {
+    this.dev_printk(KERN_NOTICE, dev, text);
+  }
   dev_info(dev: DevLike, text: string): void {
     this.dev_printk(KERN_INFO, dev, text);
   }
@@ -1077,6 +1087,7 @@ export class Kernel implements PickContext {
       this.status = RunStatus.LIVELOCK;
       return;
     }
+    if (this.onStep !== null) this.onStep(t);
     this.current = t;
     this.previous = t;
     t.lastRun = this.steps;

@@ -1,0 +1,69 @@
+// The lock helpers of vfio_ap_ops.c. Every path that changes what a guest sees
+// takes guests_lock -> kvm->lock (if the mdev is attached) -> mdevs_lock, in that
+// order (Documentation/arch/s390/vfio-ap-locking.rst); assign and ap_config take
+// ap_attr_mutex before all of them.
+import type { KGen } from '../kernel/index.js';
+import type { Kvm } from '../kvm/index.js';
+import type { Apqn } from '../hw/apqn.js';
+import { testBit } from '../hw/mask.js';
+import type { MatrixDev, MatrixMdev, VfioApQueue } from './private.js';
+
+/** What a get_update_locks_* call locked, so the release unlocks exactly that. */
+export interface UpdateLocks {
+  readonly kvm: Kvm | null;
+}
+
+/** get_update_locks_for_mdev(): guests_lock, the mdev's kvm->lock if attached, mdevs_lock. */
+export function* get_update_locks_for_mdev(md: MatrixDev, mdev: MatrixMdev | null): KGen<UpdateLocks> {
+  const k = md.k;
+  yield k.mutex_lock(md.guests_lock);
+  // mdev.kvm only changes under guests_lock, which we hold now.
+  const kvm = mdev?.kvm ?? null;
+  if (kvm) yield k.mutex_lock(kvm.lock);
+  yield k.mutex_lock(md.mdevs_lock);
+  return { kvm };
+}
+
+/** release_update_locks_for_mdev() */
+export function* release_update_locks(md: MatrixDev, l: UpdateLocks): KGen<void> {
+  const k = md.k;
+  yield k.mutex_unlock(md.mdevs_lock);
+  if (l.kvm) yield k.mutex_unlock(l.kvm.lock);
+  yield k.mutex_unlock(md.guests_lock);
+}
+
+/** get_update_locks_for_kvm(): guests_lock, kvm->lock, mdevs_lock (attach/detach). */
+export function* get_update_locks_for_kvm(md: MatrixDev, kvm: Kvm): KGen<UpdateLocks> {
+  const k = md.k;
+  yield k.mutex_lock(md.guests_lock);
+  yield k.mutex_lock(kvm.lock);
+  yield k.mutex_lock(md.mdevs_lock);
+  return { kvm };
+}
+
+/** vfio_ap_mdev_for_queue(): the first mdev (list order) whose matrix holds the APQN. */
+export function vfio_ap_mdev_for_apqn(md: MatrixDev, apqn: Apqn): MatrixMdev | null {
+  const apid = apqn >> 8;
+  const apqi = apqn & 0xff;
+  for (const m of md.mdev_list) if (testBit(m.matrix.apm, apid) && testBit(m.matrix.aqm, apqi)) return m;
+  return null;
+}
+
+/**
+ * get_update_locks_by_apqn(): guests_lock first (so no mdev can change), then the
+ * owning mdev's kvm->lock and mdevs_lock. Returns the owner (or null) and the locks.
+ */
+export function* get_update_locks_by_apqn(md: MatrixDev, apqn: Apqn): KGen<{ owner: MatrixMdev | null; locks: UpdateLocks }> {
+  const k = md.k;
+  yield k.mutex_lock(md.guests_lock);
+  const owner = vfio_ap_mdev_for_apqn(md, apqn);
+  const kvm = owner?.kvm ?? null;
+  if (kvm) yield k.mutex_lock(kvm.lock);
+  yield k.mutex_lock(md.mdevs_lock);
+  return { owner, locks: { kvm } };
+}
+
+/** get_update_locks_for_queue(): by the queue's back-reference to its mdev. */
+export function get_update_locks_for_queue(md: MatrixDev, q: VfioApQueue): KGen<UpdateLocks> {
+  return get_update_locks_for_mdev(md, q.matrix_mdev);
+}

@@ -1,0 +1,185 @@
+// One execution of a scenario: setup (sequential, first-come) then the explored
+// phase, where every choice between two or more enabled tasks goes to an Explorer.
+import {
+  FirstComeStrategy,
+  Lockdep,
+  RunStatus,
+  buildDeadlockReport,
+  type Bug,
+  type Kernel,
+  type PickContext,
+  type Strategy,
+  type Task,
+} from '../kernel/index.js';
+import { ReplayDivergence } from '../kernel/index.js';
+import { makeEnv, type AnyScenario, type PieceOverrides, type TaskResult, type World } from './scenario.js';
+import { Redundant, isPreemption, type Explorer } from './strategies/explorer.js';
+
+export interface ExecOptions {
+  readonly scenario: AnyScenario;
+  readonly pieces: PieceOverrides;
+  readonly profile: string;
+  readonly explorer: Explorer;
+  readonly lockdep: Lockdep;
+  /** Record the kernel's trace lines of the explored phase. */
+  readonly trace?: boolean;
+  /** Keep going after a bug (report replays); default false: stop at the first. */
+  readonly continueAfterBug?: boolean;
+  /** Record held locks per step (for involvedTasks). */
+  readonly record?: boolean;
+}
+
+export type ExecStatus = 'done' | 'deadlock' | 'bug' | 'livelock' | 'redundant' | 'idle';
+
+export interface ExecResult {
+  readonly status: ExecStatus;
+  /** Bugs of the explored phase and the end-of-run properties, in order. */
+  readonly bugs: readonly Bug[];
+  /** Steps of the explored phase. */
+  readonly steps: number;
+  /** Task id chosen at each choice point of the explored phase. */
+  readonly choices: number[];
+  /** For each choice point: was it a preemption? */
+  readonly preempted: boolean[];
+  readonly preemptions: number;
+  /** Task id of each explored step. */
+  readonly stepTasks: number[];
+  /** Name of each task id. */
+  readonly taskNames: string[];
+  /** Explored-phase trace lines (when options.trace). */
+  readonly trace: string[];
+  /** Tasks in the deadlock cycle (or blocked forever), when the run deadlocked. */
+  readonly deadlocked: readonly string[];
+  /** Names of the lock/object each step touched ('' if none), per step. */
+  readonly stepObjects: string[];
+  /** Per explored step: was it a choice point? */
+  readonly stepChoice: boolean[];
+  readonly stepHeld: string[][];
+  /** Kernel step count when the explored phase began (bug.step - stepBase = explored step). */
+  readonly stepBase: number;
+  readonly world: World | null;
+}
+
+/** The kernel Strategy for one execution: first-come during setup, then the explorer. */
+class Control implements Strategy {
+  readonly name = 'check';
+  running = false;
+  base = 0;
+  k: Kernel | null = null;
+  readonly choices: number[] = [];
+  readonly preempted: boolean[] = [];
+  preemptions = 0;
+  readonly stepTasks: number[] = [];
+  readonly stepObjects: string[] = [];
+  readonly stepChoice: boolean[] = [];
+  /** Held lock classes at each step (only when recording: minimisation, reports). */
+  readonly stepHeld: string[][] = [];
+  record = false;
+  private pickedAt = -1;
+  private readonly fc = new FirstComeStrategy();
+  constructor(readonly explorer: Explorer) {}
+  pick(runnable: readonly Task[], n: number, ctx: PickContext): number {
+    if (!this.running) return this.fc.pick(runnable, n, ctx);
+    const i = this.explorer.pick(runnable, n, ctx.steps - this.base, ctx.previous);
+    const t = runnable[i]!;
+    const p = isPreemption(runnable, n, t, ctx.previous);
+    if (p) this.preemptions++;
+    this.preempted.push(p);
+    this.choices.push(t.id);
+    this.pickedAt = ctx.steps;
+    return i;
+  }
+  readonly onStep = (t: Task): void => {
+    if (!this.running) return;
+    const k = this.k!;
+    this.stepTasks.push(t.id);
+    this.stepChoice.push(this.pickedAt === k.steps - 1);
+    if (this.record) this.stepHeld.push(t.held.map((h) => h.cls.name));
+    const o = t.obj as { cls?: { name: string }; name?: string } | null;
+    this.stepObjects.push(o && typeof o === 'object' ? (o.cls?.name ?? (typeof o.name === 'string' ? o.name : '')) : '');
+    this.explorer.onStep?.(t, k.steps - this.base - 1, k.allTasks.length);
+  };
+}
+
+export function runExecution(o: ExecOptions): ExecResult {
+  const ctl = new Control(o.explorer);
+  ctl.record = o.record ?? false;
+  const kernelOpts = {
+    strategy: ctl,
+    lockdep: o.lockdep,
+    onStep: ctl.onStep,
+    trace: o.trace ?? false,
+    stopOnBug: !o.continueAfterBug,
+    ...(o.scenario.maxSteps ? { maxSteps: o.scenario.maxSteps } : {}),
+  };
+  const env = makeEnv(kernelOpts, o.scenario.profile ?? o.profile, o.pieces);
+  const w = o.scenario.setup(env) as World;
+  const k = w.k;
+  if (k.bugs.length > 0) throw new Error(`scenario ${o.scenario.name}: setup reported a bug:\n${k.bugs[0]!.text}`);
+  const traceBase = k.trace.length;
+  const bugBase = k.bugs.length;
+  // Objects that exist before the explored phase are not leaks of it.
+  if (o.scenario.leakCheck) for (const [obj] of k.lifetime.liveObjects()) k.kmemleak_not_leak(obj);
+  ctl.k = k;
+  ctl.base = k.steps;
+  ctl.running = true;
+  const spawned: Task[] = [];
+  for (const [name, body] of o.scenario.tasks(w)) spawned.push(k.spawn(name, body));
+  let status: ExecStatus;
+  try {
+    const st = k.run();
+    status = st === RunStatus.DONE ? 'done' : st === RunStatus.DEADLOCK ? 'deadlock' : st === RunStatus.LIVELOCK ? 'livelock' : st === RunStatus.IDLE ? 'idle' : 'bug';
+  } catch (e) {
+    if (e instanceof Redundant) status = 'redundant';
+    else if (e instanceof ReplayDivergence) throw e;
+    else throw e;
+  }
+  ctl.running = false;
+  o.explorer.end?.();
+  let deadlocked: readonly string[] = [];
+  if (status === 'deadlock' || (status === 'idle' && k.liveTasks().length > 0)) deadlocked = buildDeadlockReport(k.liveTasks(), k.release).tasks;
+  const allDone = spawned.every((t) => t.done);
+  if (allDone && status !== 'redundant' && (k.bugs.length === bugBase || o.continueAfterBug)) {
+    // End-of-run properties: leaks, then the scenario's own checks.
+    if (o.scenario.leakCheck) k.kmemleak_scan();
+    if (o.scenario.check) {
+      const results = new Map<string, TaskResult>();
+      for (const t of spawned) results.set(t.name, { name: t.name, done: t.done, value: t.exitValue, error: t.error });
+      const r = o.scenario.check(w, results);
+      const msgs = r === undefined ? [] : typeof r === 'string' ? [r] : r;
+      for (const m of msgs) k.invariant(o.scenario.name, m);
+    }
+    if (k.bugs.length > bugBase && status === 'done') status = 'bug';
+  }
+  const taskNames = k.allTasks.map((t) => t.name);
+  return {
+    status,
+    bugs: k.bugs.slice(bugBase),
+    steps: k.steps - ctl.base,
+    choices: ctl.choices,
+    preempted: ctl.preempted,
+    preemptions: ctl.preemptions,
+    stepTasks: ctl.stepTasks,
+    taskNames,
+    trace: o.trace ? k.trace.slice(traceBase) : [],
+    deadlocked,
+    stepObjects: ctl.stepObjects,
+    stepChoice: ctl.stepChoice,
+    stepHeld: ctl.stepHeld,
+    stepBase: ctl.base,
+    world: w,
+  };
+}
+
+/**
+ * The bug a failing execution is about: the first one that is not a lockdep report
+ * (a real deadlock, a use-after-free, ...), else the first lockdep report.
+ */
+export function primaryBug(r: ExecResult): Bug | null {
+  return r.bugs.find((b) => b.kind !== 'lockdep') ?? r.bugs[0] ?? null;
+}
+
+/** A fresh lockdep for single-execution runs (minimisation, replay). */
+export function freshLockdep(on = true): Lockdep {
+  return new Lockdep(on);
+}

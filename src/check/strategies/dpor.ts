@@ -1,0 +1,292 @@
+// Source-DPOR with sleep sets (Abdulla, Aronis, Jonsson, Sagonas, POPL'14), run
+// stateless. Every step of the explored phase is an event; two events of different
+// tasks are dependent iff they touch the same object (lock, rwsem, completion, wait
+// queue, kref, atomic, work item, task) or one of them is "global": a sched_point
+// (an unlocked shared access), a kfree (frees what others may touch) or a wait_event
+// (its condition reads arbitrary state). A task's first step and msleep are local.
+//
+// Happens-before is tracked with vector clocks (including spawn edges). For each new
+// event e' the latest earlier dependent event e of another task that is not already
+// ordered before e' through e's task's own history is a race; the reversal is
+// scheduled at the state before e by adding an *initial* of notdep(e).e' to its
+// backtrack set (source sets). A release (unlock, up, complete) never races with a
+// later blocking acquire of the same object: they cannot be co-enabled in the other
+// order. Sleep sets prune schedules equivalent to explored ones; an execution whose
+// every enabled task sleeps is abandoned (Redundant).
+import { Op, type Task } from '../../kernel/index.js';
+import { ReplayDivergence } from '../../kernel/index.js';
+import { Redundant, type Explorer } from './explorer.js';
+
+const NONE = -1;
+const GLOBAL = -2;
+
+const enum Flag {
+  RELEASE = 1,
+  BLOCKING = 2,
+}
+
+interface Node {
+  /** Enabled task ids and their pending event keys. */
+  readonly enabled: Map<number, number>;
+  readonly backtrack: Set<number>;
+  readonly done: Set<number>;
+  /** Sleep set on arrival: task id -> event key. */
+  readonly sleep: Map<number, number>;
+  chosen: number;
+}
+
+interface Ev {
+  readonly task: number;
+  readonly key: number;
+  readonly flags: number;
+  /** 1-based position within its task. */
+  readonly seq: number;
+  clock: number[];
+}
+
+function flagsOf(op: Op): number {
+  switch (op) {
+    case Op.UNLOCK:
+    case Op.UP_READ:
+    case Op.UP_WRITE:
+    case Op.COMPLETE:
+    case Op.COMPLETE_ALL:
+    case Op.WAKE_UP:
+      return Flag.RELEASE;
+    case Op.LOCK:
+    case Op.DOWN_READ:
+    case Op.DOWN_WRITE:
+    case Op.WAIT_COMPLETION:
+    case Op.JOIN:
+    case Op.FLUSH_WORK:
+    case Op.WAIT_WORK_IDLE:
+    case Op.FLUSH_WORKQUEUE:
+      return Flag.BLOCKING;
+    default:
+      return 0;
+  }
+}
+
+function dependent(a: number, b: number): boolean {
+  if (a === NONE || b === NONE) return false;
+  return a === GLOBAL || b === GLOBAL || a === b;
+}
+
+export class DporExplorer implements Explorer {
+  readonly name = 'dpor';
+  readonly seeded = false;
+  /** Choice nodes by explored-phase step index. */
+  private nodes: (Node | undefined)[] = [];
+  /** Steps of the prefix to replay. */
+  private prefix = 0;
+  private started = false;
+  // Per-execution state.
+  private keys = new Map<object, number>();
+  private events: Ev[] = [];
+  private lastOfTask: (number | undefined)[] = [];
+  private seqOfTask: number[] = [];
+  private spawnClock: (number[] | undefined)[] = [];
+  private byKey = new Map<number, number[]>();
+  private lastGlobal = -1;
+  private sleep = new Map<number, number>();
+  private seenTasks = 0;
+  /** Executions abandoned by sleep sets. */
+  redundant = 0;
+
+  begin(): boolean {
+    if (this.started && !this.advance()) return false;
+    this.started = true;
+    this.keys = new Map();
+    this.events = [];
+    this.lastOfTask = [];
+    this.seqOfTask = [];
+    this.spawnClock = [];
+    this.byKey = new Map();
+    this.lastGlobal = -1;
+    this.sleep = new Map();
+    this.seenTasks = -1;
+    return true;
+  }
+
+  private advance(): boolean {
+    const nodes = this.nodes;
+    for (let s = nodes.length - 1; s >= 0; s--) {
+      const n = nodes[s];
+      if (!n) continue;
+      for (const p of n.backtrack)
+        if (!n.done.has(p) && !n.sleep.has(p)) {
+          n.done.add(p);
+          n.chosen = p;
+          nodes.length = s + 1;
+          this.prefix = s + 1;
+          return true;
+        }
+    }
+    return false;
+  }
+
+  /** The dependency key of a task's pending operation. */
+  private keyOf(t: Task): number {
+    switch (t.op) {
+      case Op.START:
+      case Op.SLEEP:
+      case Op.NONE:
+        return NONE;
+      case Op.SCHED:
+      case Op.FREE:
+      case Op.WAIT_EVENT:
+        return GLOBAL;
+      default: {
+        const o = t.obj as object | null;
+        if (o === null || typeof o !== 'object') return NONE;
+        let k = this.keys.get(o);
+        if (k === undefined) this.keys.set(o, (k = this.keys.size));
+        return k;
+      }
+    }
+  }
+
+  pick(tasks: readonly Task[], n: number, step: number): number {
+    let node = this.nodes[step];
+    if (step < this.prefix && node) {
+      this.sleep = new Map(node.sleep);
+      for (let i = 0; i < n; i++) if (tasks[i]!.id === node.chosen) return this.choose(node, tasks[i]!, i);
+      throw new ReplayDivergence(`dpor: task #${node.chosen} is not enabled when its prefix is replayed (the scenario is not deterministic)`);
+    }
+    const enabled = new Map<number, number>();
+    for (let i = 0; i < n; i++) enabled.set(tasks[i]!.id, this.keyOf(tasks[i]!));
+    node = { enabled, backtrack: new Set(), done: new Set(), sleep: new Map(this.sleep), chosen: -1 };
+    this.nodes[step] = node;
+    this.nodes.length = step + 1;
+    for (let i = 0; i < n; i++) {
+      const id = tasks[i]!.id;
+      if (!this.sleep.has(id)) {
+        node.backtrack.add(id);
+        node.done.add(id);
+        node.chosen = id;
+        return this.choose(node, tasks[i]!, i);
+      }
+    }
+    throw new Redundant();
+  }
+
+  /** Sleep set after choosing `t` at `node`: sleepers and explored siblings independent of t's event. */
+  private choose(node: Node, t: Task, i: number): number {
+    const ev = node.enabled.get(t.id)!;
+    const next = new Map<number, number>();
+    for (const [q, k] of node.sleep) if (q !== t.id && !dependent(k, ev)) next.set(q, k);
+    for (const q of node.done) if (q !== t.id && !dependent(node.enabled.get(q)!, ev)) next.set(q, node.enabled.get(q)!);
+    // The sleep set applies after the event; onStep filters with the event itself again (harmless).
+    this.pendingSleep = next;
+    return i;
+  }
+  private pendingSleep: Map<number, number> | null = null;
+
+  onStep(t: Task, step: number, spawned: number): void {
+    const key = this.keyOf(t);
+    // Tasks spawned by the previous step happen after it.
+    if (this.seenTasks < 0) this.seenTasks = spawned;
+    else if (spawned > this.seenTasks) {
+      const last = this.events[this.events.length - 1];
+      for (let id = this.seenTasks; id < spawned; id++) this.spawnClock[id] = last ? last.clock : [];
+      this.seenTasks = spawned;
+    }
+    if (this.pendingSleep !== null) {
+      this.sleep = this.pendingSleep;
+      this.pendingSleep = null;
+    } else if (this.sleep.has(t.id)) throw new Redundant();
+    else if (this.sleep.size > 0) for (const [q, k] of this.sleep) if (dependent(k, key)) this.sleep.delete(q);
+    void step;
+
+    const p = t.id;
+    const seq = (this.seqOfTask[p] ?? 0) + 1;
+    this.seqOfTask[p] = seq;
+    const lp = this.lastOfTask[p];
+    const base = lp !== undefined ? this.events[lp]!.clock : (this.spawnClock[p] ?? []);
+    const clock = base.slice();
+    const flags = flagsOf(t.op);
+    const j = this.events.length;
+    const ev: Ev = { task: p, key, flags, seq, clock };
+    const races: number[] = [];
+    if (key !== NONE) {
+      if (key === GLOBAL) {
+        for (let q = 0; q < this.lastOfTask.length; q++) {
+          const e = this.lastOfTask[q];
+          if (q === p || e === undefined) continue;
+          if (!covers(base, this.events[e]!)) races.push(e);
+          join(clock, this.events[e]!.clock);
+        }
+        this.lastGlobal = j;
+      } else {
+        const list = this.byKey.get(key);
+        if (list) {
+          for (let x = list.length - 1; x >= 0; x--) {
+            const e = this.events[list[x]!]!;
+            if (e.task === p || covers(base, e)) break;
+            if (e.flags & Flag.RELEASE && flags & Flag.BLOCKING) continue;
+            races.push(list[x]!);
+            break;
+          }
+          join(clock, this.events[list[list.length - 1]!]!.clock);
+          list.push(j);
+        } else this.byKey.set(key, [j]);
+        const g = this.lastGlobal;
+        if (g >= 0 && this.events[g]!.task !== p) {
+          if (!covers(base, this.events[g]!)) races.push(g);
+          join(clock, this.events[g]!.clock);
+        }
+      }
+    }
+    clock[p] = seq;
+    this.events.push(ev);
+    this.lastOfTask[p] = j;
+    for (const i of races) this.race(i, j, ev);
+  }
+
+  /** Event i races with the new event j: schedule an initial of notdep(i).j before i. */
+  private race(i: number, j: number, ej: Ev): void {
+    const node = this.nodes[i];
+    if (!node) return; // only one task could run there: nothing to reverse at that state
+    const ei = this.events[i]!;
+    // v = events after i that do not happen after ei, then ej. Initials: tasks whose
+    // first event in v has no predecessor in v.
+    const first = new Map<number, Ev>();
+    for (let x = i + 1; x < j; x++) {
+      const e = this.events[x]!;
+      if (covers(e.clock, ei)) continue;
+      if (!first.has(e.task)) first.set(e.task, e);
+    }
+    if (!first.has(ej.task)) first.set(ej.task, ej);
+    const initials: number[] = [];
+    for (const [q, e] of first) {
+      let isInitial = true;
+      for (const [r, f] of first)
+        if (r !== q && f !== e && covers(e.clock, f)) {
+          isInitial = false;
+          break;
+        }
+      if (isInitial) initials.push(q);
+    }
+    for (const q of initials) if (node.backtrack.has(q) || node.sleep.has(q)) return;
+    for (const q of initials)
+      if (node.enabled.has(q)) {
+        node.backtrack.add(q);
+        return;
+      }
+    // No initial is enabled there (blocking semantics): fall back to every enabled task.
+    for (const q of node.enabled.keys()) if (!node.sleep.has(q)) node.backtrack.add(q);
+  }
+}
+
+/** Does clock c include event e? */
+function covers(c: number[], e: Ev): boolean {
+  return (c[e.task] ?? 0) >= e.seq;
+}
+
+function join(into: number[], c: number[]): void {
+  for (let i = 0; i < c.length; i++) {
+    const v = c[i];
+    if (v !== undefined && (into[i] ?? 0) < v) into[i] = v;
+  }
+  for (let i = 0; i < into.length; i++) if (into[i] === undefined) into[i] = 0;
+}

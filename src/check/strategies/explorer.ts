@@ -1,0 +1,50 @@
+// The checker's strategy interface. A kernel Strategy decides one execution; an
+// Explorer decides a whole campaign: it is told when each execution begins (by
+// index, so seeded strategies can be split across workers by index range) and sees
+// every choice point and, if it wants, every step of the explored phase.
+import type { Task } from '../../kernel/index.js';
+
+export interface Explorer {
+  readonly name: string;
+  /**
+   * Prepares execution `index` of the campaign. Returns false when a systematic
+   * explorer has nothing left to explore (the campaign is complete).
+   */
+  begin(index: number): boolean;
+  /**
+   * Chooses one of tasks[0..n) (n >= 2, spawn order); `step` is the index of the
+   * step about to run within the explored phase, `prev` the task that ran the last one.
+   */
+  pick(tasks: readonly Task[], n: number, step: number, prev: Task | null): number;
+  /** Every step of the explored phase, before it executes (t.op / t.obj pending). */
+  onStep?(t: Task, step: number, spawned: number): void;
+  /** The execution ended (normally, at a bug, or aborted as redundant). */
+  end?(): void;
+  /** Seeded explorers with a step count to learn (PCT): called after a calibration run. */
+  calibrate?(steps: number, tasks: number): void;
+  /** Whether executions are independent given their index (can be split by range). */
+  readonly seeded: boolean;
+}
+
+/** Thrown by an explorer to abandon an execution that can only repeat explored ones. */
+export class Redundant extends Error {
+  constructor() {
+    super('redundant execution (sleep-set blocked)');
+    this.name = 'Redundant';
+  }
+}
+
+/** The seed of execution `index` of a campaign seeded with `seed` (splitmix-style). */
+export function executionSeed(seed: number, index: number): number {
+  let z = (seed ^ Math.imul(index + 1, 0x9e3779b9)) >>> 0;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+  return (z ^ (z >>> 16)) >>> 0;
+}
+
+/** A preemption: switching away from a task that could have continued. */
+export function isPreemption(tasks: readonly Task[], n: number, chosen: Task, prev: Task | null): boolean {
+  if (prev === null || chosen === prev) return false;
+  for (let i = 0; i < n; i++) if (tasks[i] === prev) return true;
+  return false;
+}

@@ -2,5 +2,12 @@
 import type { Command } from '../command.js';
 import { selftest } from './selftest.js';
 import { check } from './check.js';
+import { up } from './up.js';
+import { down } from './down.js';
+import { status } from './status.js';
+import { hmc } from './hmc.js';
+import { dmesg } from './dmesg.js';
+import { events } from './events.js';
+import { exportCmd } from './export.js';
 
-export const commands: readonly Command[] = [selftest, check];
+export const commands: readonly Command[] = [selftest, check, up, down, status, hmc, dmesg, events, exportCmd];

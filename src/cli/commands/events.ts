@@ -1,0 +1,24 @@
+import type { Command } from '../command.js';
+import { findDaemon, parseArgs, readSse, request, rootOf, runVerb, UsageError } from '../../live/client.js';
+
+export const events: Command = {
+  name: 'events',
+  synopsis: '[--type dmesg,uevent,journal] [--root DIR] [--json]',
+  summary: 'Follow the live host: kernel messages, uevents (udevadm monitor format) and journaled operations',
+  run: (args, io) =>
+    runVerb(io.err, async () => {
+      const p = parseArgs('events', args, { values: ['--type'] });
+      const types = p.values.get('--type') ?? 'dmesg,uevent,journal';
+      if (!/^[a-z]+(,[a-z]+)*$/.test(types)) throw new UsageError(`apsim events: invalid --type '${types}'`);
+      const ri = findDaemon(rootOf(p));
+      const res = await request(ri, 'GET', `/events?types=${types}`);
+      await readSse(res, (ev, data) => {
+        if (p.flags.has('--json')) return io.out(data + '\n');
+        const e = JSON.parse(data) as { line?: string; text?: string; seq?: number; op?: unknown };
+        if (ev === 'dmesg') io.out(`${e.line}\n`);
+        else if (ev === 'uevent') io.out(`${e.text}\n\n`);
+        else io.out(`JOURNAL ${e.seq} ${JSON.stringify(e.op)}\n`);
+      });
+      return 0;
+    }),
+};

@@ -11,9 +11,13 @@ if [ "$have" -lt "$need_node_major" ]; then
   exit 1
 fi
 
-# System packages (Debian). Nothing beyond Node.js is needed yet; the live host's
-# FUSE mount and the mdevctl tests will add their packages here.
-APT_PACKAGES=()
+# System packages (Debian).
+# - python3, make, g++: node-gyp builds better-sqlite3 (the live host's state
+#   database) from source when its prebuilt binary cannot be downloaded.
+# - util-linux (mount, umount, setpriv): the live host mounts its FUSE file system
+#   with mount(8) (it speaks the FUSE protocol itself: no libfuse, no fuse3
+#   package needed) and the live tests run commands as another user with setpriv.
+APT_PACKAGES=(python3 make g++ util-linux)
 if [ "${#APT_PACKAGES[@]}" -gt 0 ]; then
   missing=()
   for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -24,6 +28,13 @@ if [ "${#APT_PACKAGES[@]}" -gt 0 ]; then
   fi
 fi
 
+# node-gyp needs the Node.js headers; use the installed ones instead of downloading.
+if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node.h ]; then export npm_config_nodedir=/usr; fi
+
 if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+node -e "require('better-sqlite3')(':memory:').close()" 2>/dev/null || {
+  echo "apsim: better-sqlite3 did not build (the live host's persistence needs it); see the npm output above" >&2
+  exit 1
+}
 npm run build --silent
 echo "apsim: set-up complete"

@@ -427,6 +427,7 @@ export const vfio_device_fops: FileOps<KFile<VfioDeviceFile>> = Object.freeze({
     yield* k.fn('vfio_device_fops_release', (function* (): KGen<void> {
       yield* vfio_df_group_close(df);
       yield* vfio_device_put_registration(df.device);
+      yield k.kfree(df);
     })());
   },
   *ioctl(k: Kernel, f: KFile<VfioDeviceFile>, cmd: number, arg: unknown): KGen<number> {

@@ -186,7 +186,7 @@ export class Qemu {
     const t = this.spawnMain(body);
     this.k.onExit(t, () => {});
     this.k.runUntilExit(t);
-    if (t.error) throw t.error;
+    if (t.error) throw t.error.cause instanceof QemuError ? t.error.cause : t.error;
     if (!t.done) throw new QemuError(`${what} did not complete: ${this.k.status}`);
     return t.exitValue as T;
   }

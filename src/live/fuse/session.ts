@@ -113,6 +113,7 @@ export class FuseSession {
   private readonly buf = Buffer.allocUnsafe(A.READ_BUFFER);
   private closed = false;
   private reading = false;
+  private stopReading = false;
   private readonly dirs = new Map<number, DirHandle>();
   private dirSeq = 1;
   readonly stats: FuseStats = { requests: 0, errors: 0, inflight: 0 };
@@ -164,10 +165,28 @@ export class FuseSession {
     if (this.closed) return;
     // umount(8) stats the mount point, which is answered by this very event loop:
     // it must run asynchronously.
-    if (!(await runUmount([this.mountpoint]))) await runUmount(['-l', this.mountpoint]);
-    // The pending read returns ENODEV once the connection is gone.
-    await Promise.race([this.whenClosed(), new Promise<void>((r) => setTimeout(r, 2000).unref())]);
-    this.finish('unmounted');
+    if (await runUmount([this.mountpoint])) {
+      // The pending read returns ENODEV once the connection is gone.
+      await Promise.race([this.whenClosed(), sleep(2000)]);
+      this.finish('unmounted');
+      return;
+    }
+    // Busy (a process has a file open or its cwd there): detach lazily. The kernel
+    // keeps the connection while the mount is still referenced, so the read pending
+    // in the thread pool would never return and Node could not exit (it joins its
+    // pool threads). Wake it with a request of our own on a directory handle opened
+    // before the detach, stop reading, and close /dev/fuse, which aborts the
+    // connection: the remaining users get ENOTCONN, as after a real daemon's exit.
+    const dirfd = await fs.promises.open(this.mountpoint, 'r').catch(() => null);
+    await runUmount(['-l', this.mountpoint]);
+    this.stopReading = true;
+    if (this.reading && dirfd) {
+      dirfd.stat().catch(() => {});
+      const t0 = Date.now();
+      while (this.reading && Date.now() - t0 < 2000) await sleep(5);
+    }
+    this.finish('unmounted (lazily: the mount was busy)');
+    await dirfd?.close().catch(() => {});
   }
 
   /** Kernel mount id of this mount (from mountinfo), for the exit watchdog. */
@@ -217,8 +236,9 @@ export class FuseSession {
       } catch (e) {
         this.opts.onError?.(e, 'dispatch');
       }
-      if (goOn) this.readNext();
-      else this.finish('destroyed');
+      if (!goOn) this.finish('destroyed');
+      else if (this.stopReading) this.finish('unmounted');
+      else this.readNext();
     });
   }
 
@@ -480,6 +500,10 @@ export class FuseSession {
       if (code !== 'ENOENT' && code !== 'ENODEV') this.opts.onError?.(e, 'reply');
     }
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
 }
 
 // ------------------------------------------------------------ encoders

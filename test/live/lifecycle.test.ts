@@ -1,0 +1,107 @@
+// Daemon lifecycle: SIGTERM unmounts cleanly and removes run.json; a busy, non-empty
+// or already served mount point is refused with a clear message; the CLI says so
+// when no daemon runs; `apsim down` stops a daemon and cleans up after a dead one.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Daemon, cli, isMounted, sh, skipReason, tempRoot, waitFor } from './helpers.js';
+
+const skip = skipReason();
+const opt = { skip: skip ?? false };
+
+test('SIGTERM unmounts, removes run.json and exits 0', opt, async () => {
+  const t = tempRoot('term');
+  try {
+    const d = await new Daemon(t.root).ready();
+    assert.ok(isMounted(d.mnt));
+    assert.ok(existsSync(join(t.root, 'run.json')));
+    // A process sitting in the mount does not block the shutdown (lazy unmount).
+    const holder = spawn('sleep', ['30'], { cwd: d.mnt, stdio: 'ignore' });
+    await waitFor('the holder to start', () => holder.pid !== undefined);
+    assert.equal(await d.stop(), 0);
+    holder.kill('SIGKILL');
+    assert.ok(!isMounted(d.mnt), 'unmounted');
+    assert.ok(!existsSync(join(t.root, 'run.json')));
+    assert.match(d.stderr, /SIGTERM: unmounting/);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('a non-empty mount point is refused', opt, async () => {
+  const t = tempRoot('nonempty');
+  try {
+    mkdirSync(join(t.root, 'sys'));
+    writeFileSync(join(t.root, 'sys', 'precious'), 'x');
+    const d = new Daemon(t.root);
+    assert.equal(await d.exited, 1);
+    assert.match(d.stderr, /mount point .*\/sys is not empty .*precious.*refusing to mount over it/);
+    assert.ok(!isMounted(d.mnt));
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('a busy mount point (something mounted there) is refused', opt, async () => {
+  const t = tempRoot('busy');
+  try {
+    mkdirSync(join(t.root, 'sys'));
+    const m = await sh(`mount -t tmpfs apsim-test-tmpfs ${JSON.stringify(join(t.root, 'sys'))}`);
+    assert.equal(m.code, 0, m.stderr);
+    const d = new Daemon(t.root);
+    assert.equal(await d.exited, 1);
+    assert.match(d.stderr, /mount point .*\/sys is busy: apsim-test-tmpfs \(tmpfs\) is mounted there/);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('a second daemon on the same root is refused; down stops the first; CLI errors without a daemon', opt, async () => {
+  const t = tempRoot('second');
+  try {
+    const none = await cli(['status', '--root', t.root]);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /no apsim daemon is running on .*start one with 'apsim up --root/);
+    const d = await new Daemon(t.root).ready();
+    const d2 = new Daemon(t.root);
+    assert.equal(await d2.exited, 1);
+    assert.match(d2.stderr, /apsim is already running on .* \(pid \d+, http:\/\/127\.0\.0\.1:\d+\)/);
+    const st = await cli(['status', '--root', t.root, '--json']);
+    assert.equal(st.code, 0, st.stderr);
+    assert.equal(JSON.parse(st.stdout).pid, d.pid);
+    const dn = await cli(['down', '--root', t.root]);
+    assert.equal(dn.code, 0, dn.stderr);
+    assert.match(dn.stdout, /apsim: stopped \(pid \d+\); .* unmounted/);
+    assert.equal(await d.exited, 0);
+    assert.ok(!isMounted(d.mnt));
+    const after = await cli(['hmc', 'remove-adapter', '5', '--root', t.root]);
+    assert.equal(after.code, 1);
+    assert.match(after.stderr, /no apsim daemon is running/);
+    const usage = await cli(['hmc', 'explode', '5', '--root', t.root]);
+    assert.equal(usage.code, 2);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('after kill -9 the mount is cleaned up (watchdog) and down/up recover', opt, async () => {
+  const t = tempRoot('kill');
+  try {
+    const d = await new Daemon(t.root).ready();
+    await d.kill9();
+    // Either the watchdog already unmounted it, or `down` cleans the stale mount.
+    const st = await cli(['status', '--root', t.root]);
+    assert.equal(st.code, 1);
+    assert.match(st.stderr, /is not running any more/);
+    await waitFor('the watchdog to unmount', () => !isMounted(d.mnt));
+    const dn = await cli(['down', '--root', t.root]);
+    assert.equal(dn.code, 0, dn.stderr);
+    assert.match(dn.stdout, /no daemon was running .*had died.*cleaned up/);
+    const d2 = await new Daemon(t.root).ready();
+    assert.equal(await d2.stop(), 0);
+  } finally {
+    await t.cleanup();
+  }
+});

@@ -16,7 +16,7 @@ import { FuseSession, mountAt, startUnmountWatchdog, unmountStaleSync } from './
 import { SysfsFuse, type StoreEvent } from './sysfs_fs.js';
 import { LiveDriver } from './driver.js';
 import { Store, type JournalOp } from './store.js';
-import { bootLiveHost, captureState_gen, loadProfile, replayJournal, type ReplayReport } from './state.js';
+import { bootLiveHost, captureState_gen, loadProfile, replayJournal, SETTLE_NS, type ReplayReport } from './state.js';
 import { startHttp } from './http.js';
 import { pidAlive, readRunInfo, runInfoPath, type RunInfo } from './runinfo.js';
 
@@ -93,7 +93,7 @@ export class LiveHost {
 
   /** Journals an acknowledged operation (before the reply is sent). */
   journal(op: JournalOp): number {
-    const seq = this.store.append(this.driver.virtualNow(), op);
+    const seq = this.store.append(this.host.k.now(), op);
     this.emit({ type: 'journal', seq, op });
     if (++this.sinceSnapshot >= (this.opts.snapshotEvery ?? 100)) void this.snapshot();
     return seq;
@@ -109,23 +109,43 @@ export class LiveHost {
     return this.driver.spawn('apsim-state', captureState_gen(this.host.k, this.host.sysfs));
   }
 
-  /** Records a snapshot of the state at the current journal position. */
-  async snapshot(): Promise<void> {
-    if (this.snapshotBusy) return;
+  /**
+   * Records a snapshot of the state at the current journal position. It is taken only
+   * when the kernel is quiescent (no task alive, every completed operation journaled:
+   * journaling happens in promise callbacks, so we start from a fresh macrotask) and
+   * only if the capture finishes in one synchronous scheduler run, so no operation can
+   * interleave with it.
+   */
+  snapshot(): Promise<void> {
+    if (this.snapshotBusy) return Promise.resolve();
     this.snapshotBusy = true;
-    try {
-      const seq = this.store.lastSeq;
-      const state = await this.captureState();
-      // Only if nothing was journaled meanwhile (the state belongs to seq).
-      if (seq > 0 && seq === this.store.lastSeq) {
-        this.store.saveSnapshot(seq, this.driver.virtualNow(), state);
-        this.sinceSnapshot = 0;
-      }
-    } catch (e) {
-      this.opts.err(`apsim: snapshot failed: ${e instanceof Error ? e.message : String(e)}\n`);
-    } finally {
-      this.snapshotBusy = false;
-    }
+    return new Promise<void>((resolve) => {
+      let tries = 0;
+      const attempt = () => {
+        try {
+          const k = this.host.k;
+          this.driver.kick();
+          if (k.liveTasks().length > 0 || k.nextDeadline() < k.now() + SETTLE_NS) {
+            if (++tries < 200) return void setTimeout(attempt, 25).unref();
+            return done();
+          }
+          const seq = this.store.lastSeq;
+          const r = this.driver.runNow('apsim-state', captureState_gen(k, this.host.sysfs));
+          if (r.done && seq > 0 && seq === this.store.lastSeq) {
+            this.store.saveSnapshot(seq, k.now(), r.value);
+            this.sinceSnapshot = 0;
+          }
+        } catch (e) {
+          this.opts.err(`apsim: snapshot failed: ${e instanceof Error ? e.message : String(e)}\n`);
+        }
+        done();
+      };
+      const done = () => {
+        this.snapshotBusy = false;
+        resolve();
+      };
+      setImmediate(attempt);
+    });
   }
 
   /** Clean shutdown: unmount, close the API, final snapshot, remove run.json. */
@@ -262,7 +282,7 @@ export async function up(opts: UpOptions): Promise<number> {
     }
     host = bootLiveHost(profile.json);
     const entries = store.entries();
-    const snaps = new Map(store.snapshots().map((s) => [s.seq, s.state] as const));
+    const snaps = new Map(store.snapshots().map((s) => [s.seq, { state: s.state, vt: s.vt }] as const));
     report = replayJournal(host, entries, snaps);
     if (entries.length) opts.err(`apsim: replayed ${report.ops} journal entr${report.ops === 1 ? 'y' : 'ies'} from ${statePath}\n`);
     for (const f of report.failed) opts.err(`apsim: warning: journal entry ${f.seq} failed on replay: ${f.error}\n`);

@@ -73,6 +73,19 @@ export class LiveDriver {
     return p;
   }
 
+  /**
+   * Spawns a task and runs the scheduler once, synchronously: the task's value if it
+   * finished within this run, otherwise undefined (it keeps running).
+   */
+  runNow<T>(comm: string, body: KGen<T>): { done: true; value: T } | { done: false } {
+    const t = this.k.spawn(comm, body);
+    this.k.onExit(t, () => {});
+    this.kick();
+    if (!t.done) return { done: false };
+    if (t.error) throw t.error;
+    return { done: true, value: t.exitValue as T };
+  }
+
   /** Arms the timer for the next deadline (one timer at a time). */
   private arm(): void {
     if (this.stopped) return;

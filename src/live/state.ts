@@ -87,7 +87,7 @@ export interface ReplayReport {
  * runs after the virtual time that separated it from the previous one (capped at
  * REPLAY_MAX_GAP_NS), and snapshots are compared when their position is reached.
  */
-export function replayJournal(h: Host, entries: readonly JournalEntry[], snapshots: ReadonlyMap<number, string> = new Map()): ReplayReport {
+export function replayJournal(h: Host, entries: readonly JournalEntry[], snapshots: ReadonlyMap<number, { state: string; vt: number }> = new Map()): ReplayReport {
   const k = h.k;
   const rep: ReplayReport = { ops: 0, failed: [], verified: 0, mismatches: [] };
   let prevVt = entries.length ? entries[0]!.vt : 0;
@@ -112,17 +112,22 @@ export function replayJournal(h: Host, entries: readonly JournalEntry[], snapsho
     rep.ops++;
     const snap = snapshots.get(e.seq);
     if (snap !== undefined) {
-      fastForward(k, k.now() + SETTLE_NS);
+      // The live host took it once nothing was due within SETTLE_NS: let the same
+      // virtual time pass (capped) and compare.
+      fastForward(k, k.now() + Math.max(0, Math.min(SNAPSHOT_MAX_GAP_NS, snap.vt - e.vt)));
       const now = captureState(h);
       rep.verified++;
-      if (now !== snap) rep.mismatches.push({ seq: e.seq, diff: firstDiff(snap, now) });
+      if (now !== snap.state) rep.mismatches.push({ seq: e.seq, diff: firstDiff(snap.state, now) });
     }
   }
   fastForward(k, k.now() + SETTLE_NS);
   return rep;
 }
 
-/** Virtual time given to resets and rebinding before a state comparison. */
+/** Longest virtual time replay lets pass to reach a snapshot's time. */
+export const SNAPSHOT_MAX_GAP_NS = 60_000_000_000;
+
+/** Virtual time given to resets and rebinding at the end of a replay; a live snapshot needs this much quiet. */
 export const SETTLE_NS = 500_000_000;
 
 /** Boots from a store's profile and replays its journal. */
@@ -130,7 +135,7 @@ export function restoreFromStore(store: Store): { host: Host; report: ReplayRepo
   const p = store.profile;
   if (!p) throw new Error(`${store.path}: no profile stored`);
   const host = bootLiveHost(p.json);
-  const snaps = new Map(store.snapshots().map((s) => [s.seq, s.state] as const));
+  const snaps = new Map(store.snapshots().map((s) => [s.seq, { state: s.state, vt: s.vt }] as const));
   const report = replayJournal(host, store.entries(), snaps);
   return { host, report };
 }

@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { request as httpRequest } from 'node:http';
 
 export const MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
 
@@ -109,22 +110,34 @@ export class Daemon {
     await this.exited;
   }
 
-  async http(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any; text: string }> {
+  /** One request on a fresh connection (no keep-alive: the test process may block for a while). */
+  http(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any; text: string }> {
     const h: Record<string, string> = { ...headers };
     let b: string | undefined;
     if (body !== undefined) {
       b = typeof body === 'string' ? body : JSON.stringify(body);
       h['content-type'] ??= 'application/json';
+      h['content-length'] = String(Buffer.byteLength(b));
     }
-    const r = await fetch(this.url + path, { method, headers: h, ...(b !== undefined ? { body: b } : {}) });
-    const text = await r.text();
-    let json: any = null;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      /* not JSON */
-    }
-    return { status: r.status, json, text };
+    return new Promise((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port: this.port, method, path, headers: h, agent: false }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => {
+          let json: any = null;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            /* not JSON */
+          }
+          resolve({ status: res.statusCode ?? 0, json, text });
+        });
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end(b);
+    });
   }
 }
 

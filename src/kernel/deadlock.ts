@@ -68,19 +68,26 @@ function waitOf(t: Task): Wait {
   }
 }
 
-export function buildDeadlockReport(blocked: readonly Task[], release: string): DeadlockReport {
-  const waits = new Map<Task, Wait>();
-  for (const t of blocked) waits.set(t, waitOf(t));
+/**
+ * The tasks of a wait-for cycle among the blocked tasks, or null. Cheap enough to
+ * run at every idle point: no strings are built.
+ */
+export function findWaitCycle(blocked: readonly Task[]): Task[] | null {
+  const onOf = new Map<Task, Task[]>();
+  for (const t of blocked) onOf.set(t, ownersOf(t));
+  return cycleIn(blocked, (t) => onOf.get(t) ?? []);
+}
 
-  // Find a cycle by DFS in spawn order (deterministic).
-  let cycle: Task[] | null = null;
+function cycleIn(blocked: readonly Task[], on: (t: Task) => readonly Task[]): Task[] | null {
+  const member = new Set(blocked);
   const state = new Map<Task, number>(); // 1 = on stack, 2 = done
   const stack: Task[] = [];
+  let cycle: Task[] | null = null;
   const dfs = (t: Task): boolean => {
     state.set(t, 1);
     stack.push(t);
-    for (const u of waits.get(t)?.on ?? []) {
-      if (!waits.has(u)) continue; // u is not blocked (e.g. exited holding a lock)
+    for (const u of on(t)) {
+      if (!member.has(u)) continue; // u is not blocked (e.g. exited holding a lock)
       const s = state.get(u);
       if (s === 1) {
         cycle = stack.slice(stack.indexOf(u));
@@ -93,6 +100,20 @@ export function buildDeadlockReport(blocked: readonly Task[], release: string): 
     return false;
   };
   for (const t of blocked) if (!state.has(t) && dfs(t)) break;
+  return cycle;
+}
+
+/** The tasks t waits for (lock owners, the task it joins, the worker it flushes). */
+function ownersOf(t: Task): Task[] {
+  return waitOf(t).on;
+}
+
+export function buildDeadlockReport(blocked: readonly Task[], release: string): DeadlockReport {
+  const waits = new Map<Task, Wait>();
+  for (const t of blocked) waits.set(t, waitOf(t));
+
+  // Find a cycle by DFS in spawn order (deterministic).
+  const cycle: Task[] | null = cycleIn(blocked, (t) => waits.get(t)?.on ?? []);
 
   const lines: string[] = [];
   const involved = cycle ?? [...blocked];

@@ -22,7 +22,7 @@ import { PrintkRing, KERN_ERR, KERN_INFO, KERN_WARNING, KERN_DEBUG, KERN_NOTICE 
 import { FirstComeStrategy, type Strategy, type PickContext } from './strategy.js';
 import { Prng } from './prng.js';
 import { BugError, type Bug, type BugKind } from './bugs.js';
-import { buildDeadlockReport } from './deadlock.js';
+import { buildDeadlockReport, findWaitCycle } from './deadlock.js';
 
 export type TimeMode = 'discrete' | 'external';
 
@@ -1006,10 +1006,30 @@ export class Kernel implements PickContext {
     }
   }
 
+  /** Tasks found in a wait-for cycle: nothing can ever run them again. */
+  private readonly deadlocked = new Set<Task>();
+
   private onNothingEnabled(): void {
     const tasks = this.tasks;
     if (tasks.length === 0) {
       this.status = RunStatus.DONE;
+      return;
+    }
+    // A lock cycle is a deadlock even while timers keep other work going: no timer
+    // can release a mutex. Look before letting time pass.
+    const cycle = findWaitCycle(tasks);
+    if (cycle && cycle.some((t) => !this.deadlocked.has(t))) {
+      const rep = buildDeadlockReport(tasks, this.release);
+      for (const t of cycle) this.deadlocked.add(t);
+      if (!this.bugs.some((b) => b.signature === rep.signature)) this.report('deadlock', rep.title, rep.text, rep.signature);
+      if (this.stopOnBug) {
+        this.status = RunStatus.DEADLOCK;
+        return;
+      }
+    }
+    if (tasks.every((t) => this.deadlocked.has(t))) {
+      // Only deadlocked tasks are left: in discrete time nothing more can happen to them.
+      this.status = this.timeMode === 'external' ? RunStatus.IDLE : RunStatus.DEADLOCK;
       return;
     }
     const d = this.nextDeadline();
@@ -1024,7 +1044,7 @@ export class Kernel implements PickContext {
     }
     const rep = buildDeadlockReport(tasks, this.release);
     if (!this.stopOnBug) {
-      // Live host: report each distinct deadlock once; other tasks keep running.
+      // Live host: report each distinct hang once; other tasks keep running.
       if (!this.bugs.some((b) => b.signature === rep.signature)) this.report(rep.cycle ? 'deadlock' : 'blocked-forever', rep.title, rep.text, rep.signature);
       this.status = RunStatus.IDLE;
       return;

@@ -116,8 +116,14 @@ export function* vfio_ap_mdev_resource_in_use(md: MatrixDev, apm: ApMask, aqm: A
   if (md.pieces.inUseLocking === 'trylock') {
     // Seed 003 v18: back off instead of waiting for an assign in progress.
     if (!(yield k.mutex_trylock(md.guests_lock))) return -E.EBUSY!;
-  } else yield k.mutex_lock(md.guests_lock);
-  yield k.mutex_lock(md.mdevs_lock);
+    if (!(yield k.mutex_trylock(md.mdevs_lock))) {
+      yield k.mutex_unlock(md.guests_lock);
+      return -E.EBUSY!;
+    }
+  } else {
+    yield k.mutex_lock(md.guests_lock);
+    yield k.mutex_lock(md.mdevs_lock);
+  }
   const ret = vfio_ap_mdev_verify_no_sharing(md, null, apm, aqm);
   yield k.mutex_unlock(md.mdevs_lock);
   yield k.mutex_unlock(md.guests_lock);

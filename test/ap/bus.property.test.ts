@@ -66,7 +66,7 @@ function check(h: Host, vfio: NonDefaultDouble, unbound: Set<string>, step: stri
 test('property: random mask writes, scans, HMC changes and unbinds keep bindings and devices consistent', () => {
   fc.assert(
     fc.property(fc.array(opArb, { minLength: 1, maxLength: 25 }), (ops) => {
-      const h = Host.boot({ profile: 'minimal' });
+      const h = Host.boot({ profile: 'minimal', vfio_ap: false });
       const vfio = new NonDefaultDouble(h);
       vfio.register(h);
       const masks = { apmask: h.ap.perms.apm, aqmask: h.ap.perms.aqm };

@@ -54,8 +54,9 @@ export class NonDefaultDouble {
   }
 }
 
+/** A host without vfio_ap: these tests bring their own non-default driver. */
 export function boot(opts: HostOptions = {}): Host {
-  return Host.boot({ profile: 'default', ...opts });
+  return Host.boot({ profile: 'default', vfio_ap: false, ...opts });
 }
 
 /** The name of the driver a queue is bound to, or null. */

@@ -15,7 +15,7 @@ import { formatUdevMonitor, type Uevent } from '../sysfs/index.js';
 import { FuseSession, mountAt, startUnmountWatchdog, unmountStaleSync } from './fuse/session.js';
 import { SysfsFuse, type StoreEvent } from './sysfs_fs.js';
 import { LiveDriver } from './driver.js';
-import { Store, type JournalOp } from './store.js';
+import { Store, type JournalOp, type SyncMode } from './store.js';
 import { bootLiveHost, captureState_gen, loadProfile, replayJournal, SETTLE_NS, type ReplayReport } from './state.js';
 import { startHttp } from './http.js';
 import { pidAlive, readRunInfo, runInfoPath, type RunInfo } from './runinfo.js';
@@ -29,9 +29,11 @@ export interface UpOptions {
   /** Listen address (default 127.0.0.1). Anything but loopback requires a token. */
   readonly listen?: string;
   readonly token?: string;
-  readonly sync?: 'normal' | 'full';
-  /** Journal entries between snapshots (default 100). */
+  readonly sync?: SyncMode;
+  /** Journal entries between snapshots (default 1000). */
   readonly snapshotEvery?: number;
+  /** Minimum real time between two snapshots in seconds (default 30): a capture reads every device. */
+  readonly snapshotInterval?: number;
   readonly out: (s: string) => void;
   readonly err: (s: string) => void;
 }
@@ -54,6 +56,7 @@ export class LiveHost {
   private shuttingDown: Promise<void> | null = null;
   private sinceSnapshot = 0;
   private snapshotBusy = false;
+  private lastSnapshotAt = 0;
   readonly token: string | null;
   private exitResolve: (code: number) => void = () => {};
   readonly exited: Promise<number>;
@@ -95,7 +98,10 @@ export class LiveHost {
   journal(op: JournalOp): number {
     const seq = this.store.append(this.host.k.now(), op);
     this.emit({ type: 'journal', seq, op });
-    if (++this.sinceSnapshot >= (this.opts.snapshotEvery ?? 100)) void this.snapshot();
+    if (++this.sinceSnapshot >= (this.opts.snapshotEvery ?? 1000) && Date.now() - this.lastSnapshotAt >= (this.opts.snapshotInterval ?? 30) * 1000) {
+      this.lastSnapshotAt = Date.now();
+      void this.snapshot();
+    }
     return seq;
   }
 
@@ -260,7 +266,7 @@ export async function up(opts: UpOptions): Promise<number> {
 
   // State: the stored profile wins; a different --profile is refused.
   const statePath = path.resolve(opts.state ?? path.join(root, 'apsim.db'));
-  const store = Store.open(statePath, { sync: opts.sync ?? 'normal' });
+  const store = Store.open(statePath, { sync: opts.sync ?? 'off' });
   let host: Host;
   let report: ReplayReport;
   try {

@@ -201,7 +201,7 @@ function status(lh: LiveHost) {
     mountpoint: lh.mountpoint,
     mounted: lh.session !== null && !lh.session.isClosed,
     http: { port: lh.port, token_required: lh.token !== null },
-    state: { path: lh.store.path, journal_seq: lh.store.lastSeq, replayed: lh.replay.ops, replay_failed: lh.replay.failed.length, snapshot_mismatches: lh.replay.mismatches.length },
+    state: { path: lh.store.path, journal_seq: lh.store.lastSeq, replayed: lh.replay.ops, replay_failed: lh.replay.failed.length, snapshots_verified: lh.replay.verified, snapshot_mismatches: lh.replay.mismatches.length },
     kernel: { tasks: k.liveTasks().length, steps: k.steps, bugs: k.bugs.length, dmesg_seq: k.log.nextSeq, uevent_seqnum: h.sysfs.uevents.seqnum },
     fuse: lh.session ? { ...lh.session.stats, open_files: lh.fuse?.openHandles ?? 0 } : null,
   };

@@ -223,12 +223,26 @@ export class SysfsFuse implements FuseFilesystem {
   }
 }
 
-/** The calling process' name for the task's comm (as dmesg and lockdep show it). */
+/** Recently read process names: pid -> [comm, read at (ms)]. */
+const commCache = new Map<number, [string, number]>();
+const COMM_TTL_MS = 1000;
+
+/**
+ * The calling process' name for the task's comm (as dmesg and lockdep show it),
+ * cached for a second per pid (a shell loop opens from the same pid all the time).
+ */
 function processName(pid: number): string {
   if (pid <= 0) return 'fuse';
+  const now = Date.now();
+  const c = commCache.get(pid);
+  if (c && now - c[1] < COMM_TTL_MS) return c[0];
+  let comm = 'fuse';
   try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() || 'fuse';
+    comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim() || 'fuse';
   } catch {
-    return 'fuse';
+    /* the process is gone */
   }
+  if (commCache.size > 1024) commCache.clear();
+  commCache.set(pid, [comm, now]);
+  return comm;
 }

@@ -18,6 +18,8 @@ import { builtinProfileJson } from '../../src/hw/index.js';
 import { Host } from '../../src/host/index.js';
 
 const skip = skipReason();
+/** Frequent snapshots, so that replay verifies against several of them. */
+const SNAP = ['--snapshot-every', '100', '--snapshot-interval', '0'];
 
 /** Mask writes in a shell loop; each acknowledged write is appended to ACK after echo succeeded. */
 const WORKLOAD = `
@@ -40,7 +42,7 @@ test('kill -9 during a workload, three times: the restarted state is the acknowl
   try {
     const ackFile = join(t.root, 'acks');
     const hmcAcks: string[] = [];
-    d = await new Daemon(t.root).ready();
+    d = await new Daemon(t.root, SNAP).ready();
     for (const [round, k] of [[0, 7], [1, 19], [2, 31]] as const) {
       const before = ackLines(ackFile).length;
       const w = spawn('bash', ['-c', WORKLOAD], { env: { ...process.env, S: d.mnt, ACK: ackFile, START: String(round * 1000) }, stdio: 'ignore' });
@@ -64,10 +66,11 @@ test('kill -9 during a workload, three times: the restarted state is the acknowl
       await hmcLoop;
       await new Promise((r) => (w.exitCode !== null ? r(null) : w.on('exit', r)));
 
-      d = await new Daemon(t.root).ready();
+      d = await new Daemon(t.root, SNAP).ready();
       assert.doesNotMatch(d.stderr, /warning/, d.stderr);
       const journal = (await d.http('GET', '/journal')).json.entries as JournalEntry[];
       assert.match(d.stderr, new RegExp(`replayed ${journal.length} journal entr`));
+      assert.equal((await d.http('GET', '/status')).json.state.snapshot_mismatches, 0);
 
       // (1) acknowledged ⊆ journal, in order, plus at most one in-flight operation each.
       const jSysfs = journal.filter((e) => e.op.kind === 'sysfs').map((e) => (e.op.kind === 'sysfs' ? `${e.op.path.split('/').pop()} ${e.op.data.trim()}` : ''));
@@ -103,6 +106,14 @@ test('kill -9 during a workload, three times: the restarted state is the acknowl
       assert.deepEqual(masks(live), [`bus/ap/apmask=${h.read('/sys/bus/ap/apmask').trim()}`, `bus/ap/aqmask=${h.read('/sys/bus/ap/aqmask').trim()}`, `bus/ap/ap_adapter_mask=${h.read('/sys/bus/ap/ap_adapter_mask').trim()}`].sort((a, b) => (masks(live).indexOf(a) - masks(live).indexOf(b))));
       assert.equal((await d.http('GET', '/sysfs?path=/sys/bus/ap/apmask')).json.data, h.read('/sys/bus/ap/apmask'));
     }
+    // A clean shutdown takes a final snapshot; the next start verifies replay against it.
+    const finalState = (await d.http('GET', '/state')).text;
+    assert.equal(await d.stop(), 0);
+    d = await new Daemon(t.root, SNAP).ready();
+    const st = (await d.http('GET', '/status')).json;
+    assert.ok(st.state.snapshots_verified > 0, 'replay was checked against a snapshot taken by the live host');
+    assert.equal(st.state.snapshot_mismatches, 0);
+    assert.equal((await d.http('GET', '/state')).text, finalState);
     assert.equal(await d.stop(), 0);
     d = null;
   } catch (e) {

@@ -9,20 +9,22 @@ import { pidAlive, readRunInfo } from '../../live/runinfo.js';
 
 export const up: Command = {
   name: 'up',
-  synopsis: '[--profile NAME|FILE] [--root DIR] [--port N] [--listen ADDR] [--token T] [--state FILE] [--sync normal|full] [--detach]',
+  synopsis: '[--profile NAME|FILE] [--root DIR] [--port N] [--listen ADDR] [--token T] [--state FILE] [--sync off|normal|full] [--detach]',
   summary: 'Boot a live simulated host: sysfs mounted through FUSE at DIR/sys, HTTP API, journaled state',
   run: (args, io) =>
     runVerb(io.err, async () => {
       const p = parseArgs('up', args, {
-        values: ['--profile', '--port', '--listen', '--token', '--state', '--sync', '--snapshot-every'],
+        values: ['--profile', '--port', '--listen', '--token', '--state', '--sync', '--snapshot-every', '--snapshot-interval'],
         flags: ['--detach', '-d'],
       });
       const port = p.values.has('--port') ? Number(p.values.get('--port')) : 0;
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`apsim up: invalid --port '${p.values.get('--port')}'`);
-      const sync = p.values.get('--sync') ?? 'normal';
-      if (sync !== 'normal' && sync !== 'full') throw new UsageError(`apsim up: --sync must be normal or full`);
-      const snap = p.values.has('--snapshot-every') ? Number(p.values.get('--snapshot-every')) : 100;
+      const sync = p.values.get('--sync') ?? 'off';
+      if (sync !== 'off' && sync !== 'normal' && sync !== 'full') throw new UsageError(`apsim up: --sync must be off, normal or full`);
+      const snap = p.values.has('--snapshot-every') ? Number(p.values.get('--snapshot-every')) : 1000;
       if (!Number.isInteger(snap) || snap < 1) throw new UsageError('apsim up: --snapshot-every must be a positive integer');
+      const snapInt = p.values.has('--snapshot-interval') ? Number(p.values.get('--snapshot-interval')) : 30;
+      if (!Number.isFinite(snapInt) || snapInt < 0) throw new UsageError('apsim up: --snapshot-interval must be a number of seconds >= 0');
       const root = path.resolve(rootOf(p));
       if (p.flags.has('--detach') || p.flags.has('-d')) return detach(root, args, io.out, io.err);
       try {
@@ -31,6 +33,7 @@ export const up: Command = {
           port,
           sync,
           snapshotEvery: snap,
+          snapshotInterval: snapInt,
           out: io.out,
           err: io.err,
           ...(p.values.has('--profile') ? { profile: p.values.get('--profile')! } : {}),

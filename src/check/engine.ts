@@ -19,6 +19,8 @@ export interface CampaignOptions {
   readonly executions: number;
   readonly from?: number;
   readonly mutant?: string;
+  /** Extra piece overrides (tests: fixed variants that are not registered mutants). */
+  readonly pieces?: PieceOverrides;
   /** Profile for host scenarios that do not name one. */
   readonly profile?: string;
   /** PCT depth / DFS bound overrides. */
@@ -82,7 +84,7 @@ function piecesFor(mutant: string | undefined): PieceOverrides {
 
 export function runCampaign(o: CampaignOptions): CampaignResult {
   const profile = o.profile ?? 'minimal';
-  const pieces = piecesFor(o.mutant);
+  const pieces = { ...piecesFor(o.mutant), ...o.pieces };
   const explorer = makeExplorer(o.strategy, { seed: o.seed, depth: o.depth, preemptionBound: o.preemptionBound });
   const lockdep = new Lockdep(true);
   const cov: Coverage = { executions: 0, redundant: 0, steps: 0, lockClasses: 0, lockEdges: 0, lockChains: 0, preemptions: [0, 0, 0, 0, 0] };

@@ -135,7 +135,7 @@ export function runExecution(o: ExecOptions): ExecResult {
     else throw e;
   }
   ctl.running = false;
-  o.explorer.end?.();
+  o.explorer.end?.(status === 'redundant' ? [] : k.liveTasks());
   let deadlocked: readonly string[] = [];
   if (status === 'deadlock' || (status === 'idle' && k.liveTasks().length > 0)) deadlocked = buildDeadlockReport(k.liveTasks(), k.release).tasks;
   const allDone = spawned.every((t) => t.done);

@@ -149,6 +149,9 @@ export class DporExplorer implements Explorer {
   pick(tasks: readonly Task[], n: number, step: number): number {
     let node = this.nodes[step];
     if (step < this.prefix && node) {
+      // Keys are numbered in order of first sight; scanning the enabled tasks exactly
+      // as the first visit did keeps them identical across replays of a prefix.
+      for (let i = 0; i < n; i++) this.keyOf(tasks[i]!);
       this.sleep = new Map(node.sleep);
       for (let i = 0; i < n; i++) if (tasks[i]!.id === node.chosen) return this.choose(node, tasks[i]!, i);
       throw new ReplayDivergence(`dpor: task #${node.chosen} is not enabled when its prefix is replayed (the scenario is not deterministic)`);
@@ -197,7 +200,20 @@ export class DporExplorer implements Explorer {
     } else if (this.sleep.has(t.id)) throw new Redundant();
     else if (this.sleep.size > 0) for (const [q, k] of this.sleep) if (dependent(k, key)) this.sleep.delete(q);
     void step;
+    this.record(t, key, true);
+  }
 
+  /**
+   * Operations still pending when the execution ended (tasks blocked in a deadlock)
+   * never become events, but they race like one: t1 blocked on B held by t0 must be
+   * able to take B before t0 did.
+   */
+  end(pending?: readonly Task[]): void {
+    if (!pending) return;
+    for (const t of pending) if (t.op !== Op.NONE) this.record(t, this.keyOf(t), false);
+  }
+
+  private record(t: Task, key: number, push: boolean): void {
     const p = t.id;
     const seq = (this.seqOfTask[p] ?? 0) + 1;
     this.seqOfTask[p] = seq;
@@ -216,7 +232,7 @@ export class DporExplorer implements Explorer {
           if (!covers(base, this.events[e]!)) races.push(e);
           join(clock, this.events[e]!.clock);
         }
-        this.lastGlobal = j;
+        if (push) this.lastGlobal = j;
       } else {
         const list = this.byKey.get(key);
         if (list) {
@@ -228,8 +244,8 @@ export class DporExplorer implements Explorer {
             break;
           }
           join(clock, this.events[list[list.length - 1]!]!.clock);
-          list.push(j);
-        } else this.byKey.set(key, [j]);
+          if (push) list.push(j);
+        } else if (push) this.byKey.set(key, [j]);
         const g = this.lastGlobal;
         if (g >= 0 && this.events[g]!.task !== p) {
           if (!covers(base, this.events[g]!)) races.push(g);
@@ -238,8 +254,10 @@ export class DporExplorer implements Explorer {
       }
     }
     clock[p] = seq;
-    this.events.push(ev);
-    this.lastOfTask[p] = j;
+    if (push) {
+      this.events.push(ev);
+      this.lastOfTask[p] = j;
+    } else this.seqOfTask[p] = seq - 1;
     for (const i of races) this.race(i, j, ev);
   }
 

@@ -18,8 +18,8 @@ export interface Explorer {
   pick(tasks: readonly Task[], n: number, step: number, prev: Task | null): number;
   /** Every step of the explored phase, before it executes (t.op / t.obj pending). */
   onStep?(t: Task, step: number, spawned: number): void;
-  /** The execution ended (normally, at a bug, or aborted as redundant). */
-  end?(): void;
+  /** The execution ended (normally, at a bug, or aborted); `pending`: tasks still live. */
+  end?(pending?: readonly Task[]): void;
   /** Seeded explorers with a step count to learn (PCT): called after a calibration run. */
   calibrate?(steps: number, tasks: number): void;
   /** Whether executions are independent given their index (can be split by range). */

@@ -32,7 +32,7 @@ export class PortfolioExplorer implements Explorer {
   onStep(t: Task, step: number, spawned: number): void {
     this.cur.onStep?.(t, step, spawned);
   }
-  end(): void {
-    this.cur.end?.();
+  end(pending?: readonly Task[]): void {
+    this.cur.end?.(pending);
   }
 }

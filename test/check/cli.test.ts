@@ -1,0 +1,61 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { main } from '../../src/cli/main.js';
+
+async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await main(['check', ...args], (s) => (out += s), (s) => (err += s));
+  return { code, out, err };
+}
+
+test('apsim check: usage errors exit 2 with a message and the usage', async () => {
+  for (const args of [
+    ['--bogus'],
+    ['--strategy', 'magic'],
+    ['--seed', '-1'],
+    ['--executions', '0'],
+    ['--executions', '5', '--time', '1'],
+    ['--workers', '2', '--strategy', 'dpor'],
+    ['--shard', '3/2'],
+    ['--shard', 'x'],
+    ['--scenario', 'no-such-scenario'],
+    ['--mutant', 'no-such-mutant'],
+    ['--replay', 'garbage'],
+    ['--exhaustive', '--strategy', 'pct'],
+    ['--seed'],
+  ]) {
+    const r = await cli(...args);
+    assert.equal(r.code, 2, args.join(' '));
+    assert.match(r.err, /^apsim check: .+\nusage: apsim check /, args.join(' '));
+  }
+});
+
+test('apsim check --list-mutants: one per line, name first', async () => {
+  const r = await cli('--list-mutants');
+  assert.equal(r.code, 0);
+  const lines = r.out.trimEnd().split('\n');
+  assert.ok(lines.length >= 3);
+  for (const l of lines) assert.match(l, /^[a-z0-9][a-z0-9_.-]*  \S/);
+});
+
+test('apsim check --mutant finds it and exits 1; --replay reproduces the report byte for byte', async () => {
+  const r = await cli('--mutant', 'seed003-assign-guests-first');
+  assert.equal(r.code, 1);
+  const report = r.out.slice(r.out.indexOf('apsim check: '));
+  const token = /--replay (apsim1-[A-Za-z0-9_-]+)/.exec(report)![1]!;
+  const again = await cli('--replay', token);
+  assert.equal(again.code, 1);
+  assert.equal(again.out, report);
+});
+
+test('apsim check on a clean scenario exits 0; --json prints one object', async () => {
+  const r = await cli('--scenario', 'locks5', '--executions', '200', '--json');
+  assert.equal(r.code, 0);
+  const j = JSON.parse(r.out);
+  assert.equal(j.ok, true);
+  assert.equal(j.scenarios[0].coverage.executions, 200);
+  const e = await cli('--exhaustive', '--scenario', 'ap-pair:scan+assign');
+  assert.equal(e.code, 0);
+  assert.match(e.out, /complete \(proven\)/);
+});

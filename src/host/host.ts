@@ -13,6 +13,7 @@ import { vfio_init, type Vfio, type VfioPieces } from '../vfio/vfio_main.js';
 import { mdev_init, type Mdev } from '../vfio/mdev.js';
 import { VfioAp } from '../vfio_ap/drv.js';
 import { defaultVfioApPieces, mainlineVfioApPieces, type VfioApPieces } from '../vfio_ap/pieces.js';
+import { Qemu, type QemuOptions, type QemuEnv } from '../qemu/qemu.js';
 
 export interface HostOptions extends KernelOptions {
   /** A builtin profile name, a profile object or raw JSON (validated). Default: 'default'. */
@@ -126,6 +127,21 @@ export class Host {
   /** ls PATH */
   ls(path: string): string[] {
     return this.sysfs.readdir(path);
+  }
+
+  /** What a QEMU process on this host needs. */
+  qemuEnv(): QemuEnv {
+    if (!this.vfio) throw new Error('this host was booted without vfio/vfio_ap');
+    return { k: this.k, kvm: this.kvm, vfio: this.vfio, sysfs: this.sysfs };
+  }
+
+  /**
+   * Starts a guest: `qemu-system-s390x -device vfio-ap,sysfsdev=/sys/bus/mdev/devices/<uuid>`
+   * for each mdev given. Throws QemuError with QEMU's message if start-up fails.
+   */
+  launchGuest(opts: QemuOptions & { mdevs?: string[] } = {}): Qemu {
+    const devices = opts.devices ?? (opts.mdevs ?? []).map((u, i) => ({ sysfsdev: `/sys/bus/mdev/devices/${u}`, id: `hostdev${i}` }));
+    return Qemu.launch(this.qemuEnv(), { ...opts, devices });
   }
 
   /** Lets virtual time pass (discrete mode): timers, scans and polls run. */

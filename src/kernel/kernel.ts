@@ -990,19 +990,31 @@ export class Kernel implements PickContext {
     return this.run();
   }
 
-  /** Discrete time: run until the clock reaches `ns` (timers and sleepers fire on the way). */
+  /** Discrete time never advances past this instant (runUntil). */
+  private timeLimit = INF;
+
+  /**
+   * Discrete time: run until the clock reaches `ns` (timers and sleepers fire on the
+   * way); returns IDLE there even if tasks still wait on later deadlines.
+   */
   runUntil(ns: number): RunStatus {
-    for (;;) {
-      const s = this.run();
-      if (s !== RunStatus.DONE && s !== RunStatus.IDLE) return s;
-      const d = this.nextDeadline();
-      if (d > ns) {
-        this.nowNs = Math.max(this.nowNs, ns);
-        return s;
+    const prev = this.timeLimit;
+    this.timeLimit = ns;
+    try {
+      for (;;) {
+        const s = this.run();
+        if (s !== RunStatus.DONE && s !== RunStatus.IDLE) return s;
+        const d = this.nextDeadline();
+        if (d > ns) {
+          this.nowNs = Math.max(this.nowNs, ns);
+          return s;
+        }
+        this.nowNs = Math.max(this.nowNs, d);
+        this.fireTimers();
+        this.status = RunStatus.RUNNING;
       }
-      this.nowNs = Math.max(this.nowNs, d);
-      this.fireTimers();
-      this.status = RunStatus.RUNNING;
+    } finally {
+      this.timeLimit = prev;
     }
   }
 
@@ -1034,7 +1046,7 @@ export class Kernel implements PickContext {
     }
     const d = this.nextDeadline();
     if (d !== INF) {
-      if (this.timeMode === 'external') {
+      if (this.timeMode === 'external' || d > this.timeLimit) {
         this.status = RunStatus.IDLE;
         return;
       }

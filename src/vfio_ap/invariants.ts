@@ -42,12 +42,13 @@ export function vfio_ap_check_invariants(md: MatrixDev): Violation[] {
     if (!maskIsSubset(s.apm, maskAnd(m.matrix.apm, md.info.apm))) v('I3', `${m.uuid}: shadow APM ${formatMask(s.apm)} not within matrix ∩ host`);
     if (!pending && !maskEquals(s.aqm, maskAnd(m.matrix.aqm, md.info.aqm))) v('I3', `${m.uuid}: shadow AQM ${formatMask(s.aqm)} != matrix ∩ host ${formatMask(maskAnd(m.matrix.aqm, md.info.aqm))}`);
     if (!pending && !maskEquals(s.adm, maskAnd(m.matrix.adm, md.info.adm))) v('I3', `${m.uuid}: shadow ADM != matrix ∩ host`);
-    // I4: every APQN the guest gets is linked and passable.
+    // I4: every APQN the guest gets is linked and was passable at the last filter
+    // run (a reset that fails afterwards takes effect at the next one).
     for (const a of maskIds(s.apm))
       for (const d of maskIds(s.aqm)) {
         const q = m.qtable.get(apqn(a, d));
         if (!q) v('I4', `${m.uuid}: ${formatApqn(apqn(a, d))} is in the guest matrix but not linked`);
-        else if (!queue_passable(q)) v('I4', `${m.uuid}: ${formatApqn(apqn(a, d))} is in the guest matrix but its last reset left RC ${q.reset_status.responseCode}`);
+        else if (q.resetSeq < m.filterSeq && !queue_passable(q)) v('I4', `${m.uuid}: ${formatApqn(apqn(a, d))} is in the guest matrix but its last reset left RC ${q.reset_status.responseCode}`);
       }
     // Links: the qtable holds exactly the bound queues of matrix.apm x matrix.aqm.
     for (const [id, q] of m.qtable) {

@@ -9,7 +9,7 @@ import { kstrtoull } from '../lib/kstrto.js';
 import { hex2bitmap } from '../ap/mask_str.js';
 import { Errno } from '../kernel/errno.js';
 import { AP_RESPONSE } from '../hw/status.js';
-import type { ApMatrix, MatrixMdev, ApConfigInfo, VfioApQueue } from './private.js';
+import type { ApMatrix, MatrixMdev, MatrixDev, ApConfigInfo, VfioApQueue } from './private.js';
 
 /** ap_config's text: three masks of 0x + 64 digits, two commas and a newline. */
 export const AP_CONFIG_STRLEN = 3 * 66 + 3;
@@ -110,7 +110,9 @@ export function matrix_reinit_max(m: ApMatrix, info: ApConfigInfo): void {
  * architecture cannot express holes). Returns whether the shadow changed and the
  * adapters dropped that the guest had before.
  */
-export function filter_matrix(mdev: MatrixMdev, info: ApConfigInfo): { changed: boolean; apm_filtered: ApMask } {
+export function filter_matrix(md: MatrixDev, mdev: MatrixMdev): { changed: boolean; apm_filtered: ApMask } {
+  const info = md.info;
+  mdev.filterSeq = ++md.seq;
   const s = mdev.shadow_apcb;
   const prevApm = copyMask(s.apm);
   const prevAqm = copyMask(s.aqm);

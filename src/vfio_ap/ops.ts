@@ -103,7 +103,7 @@ export function* reset_queues_for_apids(md: MatrixDev, mdev: MatrixMdev, apm_res
 
 /** Re-filter after queues were linked; push and reset filtered adapters on a change. */
 export function* vfio_ap_mdev_refilter(md: MatrixDev, mdev: MatrixMdev): KGen<void> {
-  const { changed, apm_filtered } = filter_matrix(mdev, md.info);
+  const { changed, apm_filtered } = filter_matrix(md, mdev);
   if (changed) {
     yield* vfio_ap_mdev_update_guest_apcb(md, mdev);
     yield* reset_queues_for_apids(md, mdev, apm_filtered);
@@ -354,7 +354,7 @@ function* ap_config_body(md: MatrixDev, mdev: MatrixMdev, buf: string): KGen<num
   install(nw);
   for (const apid of maskIds(added.apm)) vfio_ap_mdev_link_adapter(md, mdev, apid);
   for (const apqi of maskIds(added.aqm)) vfio_ap_mdev_link_domain(md, mdev, apqi);
-  const f = filter_matrix(mdev, md.info);
+  const f = filter_matrix(md, mdev);
   const cd = filter_cdoms(mdev, md.info);
   if (f.changed || cd) {
     yield* vfio_ap_mdev_update_guest_apcb(md, mdev);

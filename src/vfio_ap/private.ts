@@ -81,6 +81,8 @@ export class VfioApQueue {
   saved_isc = VFIO_AP_ISC_INVALID;
   /** Status word (RC and flags) of the last ZAPQ. */
   reset_status = { responseCode: 0, queueEmpty: true, irqEnabled: false };
+  /** apsim: when reset_status was last stored (MatrixDev.seq), for the I4 check. */
+  resetSeq = 0;
   /** The asynchronous reset-completion check. */
   reset_work: Work | null = null;
   constructor(
@@ -110,6 +112,8 @@ export class MatrixMdev implements PqapHookOwner {
   apm_add = newMask();
   aqm_add = newMask();
   adm_add = newMask();
+  /** apsim: when filter_matrix last ran for this mdev (MatrixDev.seq), for the I4 check. */
+  filterSeq = 0;
   /** The embedded VFIO device. */
   readonly vdev: MatrixVdev;
 
@@ -142,6 +146,8 @@ export class MatrixDev {
   readonly reset_wq_name = 'vfio_ap_reset';
   /** The `status` attribute group added to queues bound to vfio_ap. */
   queueStatusGroup!: AttributeGroup<Device>;
+  /** apsim: a logical clock ordering filter runs and reset results (invariant I4). */
+  seq = 0;
   /** The s390 debug feature trace (VFIO_AP_DBF_*). */
   readonly dbfLog: string[] = [];
 

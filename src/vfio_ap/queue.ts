@@ -231,7 +231,7 @@ function* vfio_ap_mdev_on_scan_complete(md: MatrixDev, mdev: MatrixMdev): KGen<v
   let apm_filtered = newMask();
   let do_hotplug = false;
   if (maskIntersects(mdev.matrix.apm, mdev.apm_add) || maskIntersects(mdev.matrix.aqm, mdev.aqm_add)) {
-    const f = filter_matrix(mdev, md.info);
+    const f = filter_matrix(md, mdev);
     do_hotplug = f.changed;
     apm_filtered = f.apm_filtered;
   }

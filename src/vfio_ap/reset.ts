@@ -46,7 +46,7 @@ export function* apq_reset_check(md: MatrixDev, q: VfioApQueue): KGen<void> {
     }
     const prev = q.reset_status.responseCode;
     if (prev === AP_RESPONSE.RESET_IN_PROGRESS || prev === AP_RESPONSE.BUSY || prev === AP_RESPONSE.STATE_CHANGE_IN_PROGRESS || ret === -11) {
-      setStatus(q, m.zapq(q.apqn).status);
+      setStatus(md, q, m.zapq(q.apqn).status);
       continue;
     }
     if (q.saved_isc !== VFIO_AP_ISC_INVALID) yield* vfio_ap_free_aqic_resources(md, q);
@@ -54,15 +54,16 @@ export function* apq_reset_check(md: MatrixDev, q: VfioApQueue): KGen<void> {
   }
 }
 
-function setStatus(q: VfioApQueue, st: { responseCode: number; queueEmpty: boolean; irqEnabled: boolean }): void {
+function setStatus(md: MatrixDev, q: VfioApQueue, st: { responseCode: number; queueEmpty: boolean; irqEnabled: boolean }): void {
   q.reset_status = { responseCode: st.responseCode, queueEmpty: st.queueEmpty, irqEnabled: st.irqEnabled };
+  q.resetSeq = ++md.seq;
 }
 
 /** vfio_ap_mdev_reset_queue(): ZAPQ and, if it started, queue the completion check. */
 export function* vfio_ap_mdev_reset_queue(md: MatrixDev, q: VfioApQueue): KGen<void> {
   const k = md.k;
   const st = md.bus.machine.zapq(q.apqn).status;
-  setStatus(q, st);
+  setStatus(md, q, st);
   switch (st.responseCode) {
     case AP_RESPONSE.NORMAL:
     case AP_RESPONSE.RESET_IN_PROGRESS:

@@ -42,6 +42,21 @@ export interface VfioApPieces {
   attachHook: AttachHook;
   cfgRemoveCdoms: CfgRemoveCdoms;
   removeWhileOpen: RemoveWhileOpen;
+  /** The lock a new mdev is put on mdev_list under (mainline <= 6.17: mdevs_lock). */
+  mdevListLock: 'guests_lock' | 'mdevs_lock';
+  /** probe_queue: status group and allocation after (fixed) or before (mainline) the locks. */
+  probeQueueOrder: 'locks-first' | 'alloc-first';
+  /** on_config_changed pushes when the shadow changed (fixed) or whenever it is non-empty (mainline). */
+  cfgRemovePush: 'on-change' | 'when-nonempty';
+  /**
+   * on_config_changed / on_scan_complete take kvm->lock only for attached mdevs
+   * (fixed) or always (mainline <= 6.17: a NULL dereference for a detached mdev).
+   */
+  cfgKvmLock: 'if-attached' | 'always';
+  /** on_scan_complete's "filtered adapters": zeroed (fixed) or uninitialised (mainline). */
+  scanCompleteFiltered: 'zeroed' | 'uninitialised';
+  /** A reset answered RC 01: release the interrupt resources (newest) or WARN (mainline). */
+  resetRc01: 'release' | 'warn';
 }
 
 /** The default profile: the fixed behaviour of the spec. */
@@ -51,6 +66,12 @@ export const defaultVfioApPieces: Readonly<VfioApPieces> = Object.freeze({
   attachHook: 'checked-under-kvm-lock',
   cfgRemoveCdoms: 'removed-and-assigned',
   removeWhileOpen: 'wait-and-clean',
+  mdevListLock: 'guests_lock',
+  probeQueueOrder: 'locks-first',
+  cfgRemovePush: 'on-change',
+  cfgKvmLock: 'if-attached',
+  scanCompleteFiltered: 'zeroed',
+  resetRc01: 'release',
 });
 
 /** The `mainline` kernel profile: the [MAINLINE-QUIRK]s of the spec that have a piece. */
@@ -58,4 +79,10 @@ export const mainlineVfioApPieces: Readonly<VfioApPieces> = Object.freeze({
   ...defaultVfioApPieces,
   attachHook: 'mainline-before-check',
   cfgRemoveCdoms: 'mainline-andnot',
-});
+  mdevListLock: 'mdevs_lock',
+  probeQueueOrder: 'alloc-first',
+  cfgRemovePush: 'when-nonempty',
+  cfgKvmLock: 'always',
+  scanCompleteFiltered: 'uninitialised',
+  resetRc01: 'warn',
+} satisfies VfioApPieces);

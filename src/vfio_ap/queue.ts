@@ -10,6 +10,7 @@ import type { AttributeGroup } from '../base/types.js';
 import { sysfs_create_group, sysfs_remove_group } from '../base/core.js';
 import { type ApMask, testBit, setBit, clearBit, maskAnd, maskAndNot, maskIsEmpty, maskIntersects, maskEquals, maskIds, newMask, copyMask } from '../hw/mask.js';
 import { apqn, apqnCard, apqnDomain } from '../hw/apqn.js';
+import type { Kvm } from '../kvm/index.js';
 import { AP_RESPONSE } from '../hw/status.js';
 import { decodeHwinfo, type QciInfo } from '../hw/registers.js';
 import { AP_DEVICE_TYPE_CEX4, AP_DEVICE_ID_MATCH_QUEUE_TYPE, type ApDevice, type ApDriver, type ApQueue } from '../ap/ap_device.js';
@@ -59,10 +60,16 @@ function statusGroup(md: MatrixDev): AttributeGroup<Device> {
 /** vfio_ap_mdev_probe_queue(): a queue device was bound to vfio_ap. */
 export function* vfio_ap_mdev_probe_queue(md: MatrixDev, apdev: ApQueue): KGen<number> {
   const k = md.k;
+  const alloc = (): VfioApQueue => {
+    sysfs_create_group(md.bus.core.sysfs, apdev.kobj!, md.queueStatusGroup, apdev);
+    const q = k.kzalloc('vfio_ap_queue', new VfioApQueue(apdev.qid, apdev));
+    q.reset_work = k.INIT_WORK('apq_reset_check', () => apq_reset_check(md, q));
+    return q;
+  };
+  // Mainline creates the status file and the object before it takes any lock.
+  const early = md.pieces.probeQueueOrder === 'alloc-first' ? alloc() : null;
   const { owner, locks } = yield* get_update_locks_by_apqn(md, apdev.qid);
-  sysfs_create_group(md.bus.core.sysfs, apdev.kobj!, md.queueStatusGroup, apdev);
-  const q = k.kzalloc('vfio_ap_queue', new VfioApQueue(apdev.qid, apdev));
-  q.reset_work = k.INIT_WORK('apq_reset_check', () => apq_reset_check(md, q));
+  const q = early ?? alloc();
   if (owner) {
     vfio_ap_mdev_link_queue(owner, q);
     // With adds pending from a host configuration change, on_scan_complete filters
@@ -168,10 +175,24 @@ function vfio_ap_filter_apid_by_qtype(md: MatrixDev, apm: ApMask, aqm: ApMask): 
 function* vfio_ap_mdev_hot_unplug_cfg(md: MatrixDev, mdev: MatrixMdev, aprem: ApMask, aqrem: ApMask, cdrem: ApMask): KGen<void> {
   const s = mdev.shadow_apcb;
   const before = { apm: copyMask(s.apm), aqm: copyMask(s.aqm), adm: copyMask(s.adm) };
-  if (!maskIsEmpty(aprem)) s.apm = maskAndNot(s.apm, aprem);
-  if (!maskIsEmpty(aqrem)) s.aqm = maskAndNot(s.aqm, aqrem);
-  if (!maskIsEmpty(cdrem)) s.adm = maskAndNot(s.adm, cdrem);
-  if (!maskEquals(before.apm, s.apm) || !maskEquals(before.aqm, s.aqm) || !maskEquals(before.adm, s.adm)) yield* vfio_ap_mdev_update_guest_apcb(md, mdev);
+  // Mainline's bitmap_andnot() results mean "something is left", not "something changed".
+  let nonempty = false;
+  if (!maskIsEmpty(aprem)) nonempty = !maskIsEmpty((s.apm = maskAndNot(s.apm, aprem))) || nonempty;
+  if (!maskIsEmpty(aqrem)) nonempty = !maskIsEmpty((s.aqm = maskAndNot(s.aqm, aqrem))) || nonempty;
+  if (!maskIsEmpty(cdrem)) nonempty = !maskIsEmpty((s.adm = maskAndNot(s.adm, cdrem))) || nonempty;
+  const changed = !maskEquals(before.apm, s.apm) || !maskEquals(before.aqm, s.aqm) || !maskEquals(before.adm, s.adm);
+  if (md.pieces.cfgRemovePush === 'when-nonempty' ? nonempty : changed) yield* vfio_ap_mdev_update_guest_apcb(md, mdev);
+}
+
+/**
+ * kvm->lock of an mdev for the config callbacks: only when attached (fixed), or
+ * always (mainline <= 6.17: mutex_lock(&matrix_mdev->kvm->lock) with kvm NULL).
+ */
+function* cfg_lock_kvm(md: MatrixDev, mdev: MatrixMdev): KGen<Kvm | null> {
+  const kvm = mdev.kvm;
+  if (!kvm && md.pieces.cfgKvmLock === 'always') throw new Error(`Unable to handle kernel pointer dereference in virtual kernel address space: matrix_mdev->kvm (NULL) of ${mdev.uuid}`);
+  if (kvm) yield md.k.mutex_lock(kvm.lock);
+  return kvm;
 }
 
 /** vfio_ap_mdev_on_cfg_remove(): per mdev, under its kvm->lock (if attached) and mdevs_lock. */
@@ -182,8 +203,7 @@ function* vfio_ap_mdev_on_cfg_remove(md: MatrixDev, cur: QciInfo, prev: QciInfo)
   const cdremAll = maskAndNot(prev.adm, cur.adm);
   if (maskIsEmpty(aprem) && maskIsEmpty(aqrem) && maskIsEmpty(cdremAll)) return;
   for (const mdev of md.mdev_list) {
-    const kvm = mdev.kvm;
-    if (kvm) yield k.mutex_lock(kvm.lock);
+    const kvm = yield* cfg_lock_kvm(md, mdev);
     yield k.mutex_lock(md.mdevs_lock);
     const a = maskAnd(aprem, mdev.matrix.apm);
     const q = maskAnd(aqrem, mdev.matrix.aqm);
@@ -225,10 +245,11 @@ export function* vfio_ap_on_cfg_changed(md: MatrixDev, cur: QciInfo, prev: QciIn
 /** vfio_ap_mdev_on_scan_complete() for one mdev with pending adds. */
 function* vfio_ap_mdev_on_scan_complete(md: MatrixDev, mdev: MatrixMdev): KGen<void> {
   const k = md.k;
-  const kvm = mdev.kvm;
-  if (kvm) yield k.mutex_lock(kvm.lock);
+  const kvm = yield* cfg_lock_kvm(md, mdev);
   yield k.mutex_lock(md.mdevs_lock);
-  let apm_filtered = newMask();
+  // Mainline never initialised this set: whatever the stack held (here: the run's
+  // PRNG picks among the guest's adapters) got its queues reset.
+  let apm_filtered = md.pieces.scanCompleteFiltered === 'uninitialised' ? garbageApids(md, mdev) : newMask();
   let do_hotplug = false;
   if (maskIntersects(mdev.matrix.apm, mdev.apm_add) || maskIntersects(mdev.matrix.aqm, mdev.aqm_add)) {
     const f = filter_matrix(md, mdev);
@@ -240,6 +261,12 @@ function* vfio_ap_mdev_on_scan_complete(md: MatrixDev, mdev: MatrixMdev): KGen<v
   yield* reset_queues_for_apids(md, mdev, apm_filtered);
   yield k.mutex_unlock(md.mdevs_lock);
   if (kvm) yield k.mutex_unlock(kvm.lock);
+}
+
+function garbageApids(md: MatrixDev, mdev: MatrixMdev): ApMask {
+  const m = newMask();
+  for (const a of maskIds(mdev.shadow_apcb.apm)) if (md.k.rng.chance(0.5)) setBit(m, a);
+  return m;
 }
 
 /** vfio_ap_on_scan_complete(): hot plug what appeared, in one filter pass per mdev. */

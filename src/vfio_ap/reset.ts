@@ -24,6 +24,8 @@ function apq_status_check(md: MatrixDev, q: VfioApQueue, rc: number): number {
     case AP_RESPONSE.ASSOC_FAILED:
       return -11;
     default:
+      // Newest tree: RC 01 means the queue is gone; nothing to wait for.
+      if (rc === AP_RESPONSE.Q_NOT_AVAIL && md.pieces.resetRc01 === 'release') return -19;
       vfio_ap_warn(md, 'apq_status_check', `failed to verify reset of queue ${formatApqn(q.apqn)}: TAPQ rc=${rc}`);
       return -5;
   }
@@ -40,6 +42,10 @@ export function* apq_reset_check(md: MatrixDev, q: VfioApQueue): KGen<void> {
     const st = m.tapq(q.apqn).status;
     const ret = apq_status_check(md, q, st.responseCode);
     if (ret === -5) return;
+    if (ret === -19) {
+      yield* vfio_ap_free_aqic_resources(md, q);
+      return;
+    }
     if (ret === -16) {
       k.pr_notice(`vfio_ap: Waited ${elapsed}ms for reset of queue ${formatApqn(q.apqn)} (rc=${st.responseCode}, e=${st.queueEmpty ? 1 : 0}, i=${st.irqEnabled ? 1 : 0})`);
       continue;
@@ -70,6 +76,13 @@ export function* vfio_ap_mdev_reset_queue(md: MatrixDev, q: VfioApQueue): KGen<v
     case AP_RESPONSE.BUSY:
     case AP_RESPONSE.STATE_CHANGE_IN_PROGRESS:
       yield k.queue_work(k.system_wq, q.reset_work!);
+      return;
+    case AP_RESPONSE.Q_NOT_AVAIL:
+      if (md.pieces.resetRc01 === 'release') {
+        yield* vfio_ap_free_aqic_resources(md, q);
+        return;
+      }
+      vfio_ap_warn(md, 'vfio_ap_mdev_reset_queue', `PQAP/ZAPQ for ${formatApqn(q.apqn)} failed with invalid rc=${st.responseCode}`);
       return;
     case AP_RESPONSE.DECONFIGURED:
     case AP_RESPONSE.CHECKSTOPPED:

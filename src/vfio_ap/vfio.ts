@@ -260,9 +260,10 @@ export function* vfio_ap_mdev_probe(md: MatrixDev, vfio: Vfio, ops: VfioDeviceOp
     return ret;
   }
   mdev_set_drvdata(mdev, matrix_mdev);
-  yield k.mutex_lock(md.guests_lock);
+  const lock = md.pieces.mdevListLock === 'guests_lock' ? md.guests_lock : md.mdevs_lock;
+  yield k.mutex_lock(lock);
   md.mdev_list.unshift(matrix_mdev);
-  yield k.mutex_unlock(md.guests_lock);
+  yield k.mutex_unlock(lock);
   return 0;
 }
 

@@ -44,6 +44,12 @@ export class VfioGroup {
   container_users = 0;
   /** refcount group->drivers: devices using the group. */
   drivers = 1;
+  /**
+   * References on the group object (its struct device's refcount): one for the
+   * registered device(s), one for an open group file. Changed under group_lock;
+   * whoever drops the last one frees the group (vfio_group_release).
+   */
+  refs = 1;
   iommu_group: IommuGroup | null;
   /** The class "vfio" device (/dev/vfio/<name>). */
   readonly dev: Device;
@@ -100,11 +106,12 @@ export function* vfio_device_remove_group(device: VfioDevice): KGen<void> {
   if (group.container) vfio_group_detach_container(group);
   const ig = group.iommu_group;
   group.iommu_group = null;
+  // The group memory lives on while a group file still points to it (QEMU may hold it).
+  const last = --group.refs === 0;
   yield k.mutex_unlock(group.group_lock);
   yield k.mutex_unlock(vfio.group_lock);
   yield* iommu_group_put(ig);
-  // The group memory lives on while a group file still points to it (QEMU may hold it).
-  if (!group.opened_file) yield k.kfree(group);
+  if (last) yield k.kfree(group);
 }
 
 /**
@@ -228,10 +235,10 @@ export const vfio_group_fops: FileOps<KFile<VfioGroup>> = Object.freeze({
     yield k.mutex_lock(group.group_lock);
     if (group.container) vfio_group_detach_container(group);
     group.opened_file = null;
-    const gone = group.iommu_group === null;
     group.kvm = null;
+    const last = --group.refs === 0;
     yield k.mutex_unlock(group.group_lock);
-    if (gone) yield k.kfree(group); // vfio_group_release after the device went away
+    if (last) yield k.kfree(group); // vfio_group_release after the device went away
   },
   *ioctl(k: Kernel, f: KFile<VfioGroup>, cmd: number, arg: unknown): KGen<number> {
     const group = f.private_data;
@@ -256,7 +263,10 @@ function* vfio_group_fops_open(k: Kernel, group: VfioGroup): KGen<KFile<VfioGrou
   let ret: KFile<VfioGroup> | number;
   if (group.drivers === 0 || !group.iommu_group) ret = -E.ENODEV;
   else if (group.opened_file) ret = -E.EBUSY;
-  else ret = group.opened_file = new KFile(vfio_group_fops, group);
+  else {
+    ret = group.opened_file = new KFile(vfio_group_fops, group);
+    group.refs++; // put by the file's release
+  }
   yield k.mutex_unlock(group.group_lock);
   return ret;
 }

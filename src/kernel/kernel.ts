@@ -350,31 +350,39 @@ export class Kernel implements PickContext {
     lock.cls.novalidate = true;
   }
 
-  mutex_lock(m: Mutex): OpToken {
-    const t = this.needTask('mutex_lock');
-    t.op = Op.LOCK;
-    t.obj = m;
-    t.interruptible = false;
-    t.node = this.ld ? this.lockdep.acquire(t, m.cls, 0, false, 'mutex_lock', m) : this.lockdep.root;
+  /**
+   * A blocking lock call: the pending op, and lockdep's check at the call, before the
+   * task can block (read: 0 exclusive, 1 non-recursive reader).
+   */
+  private lockOp(call: string, op: Op, lock: Mutex | RwSemaphore, read: 0 | 1, interruptible: boolean): OpToken {
+    const t = this.needTask(call);
+    t.op = op;
+    t.obj = lock;
+    t.interruptible = interruptible;
+    t.node = this.ld ? this.lockdep.acquire(t, lock.cls, read, false, call, lock) : this.lockdep.root;
     return OP;
+  }
+
+  /** A trylock call: no lockdep check until it succeeds (then without dependencies). */
+  private trylockOp(call: string, op: Op, lock: Mutex | RwSemaphore): OpToken {
+    const t = this.needTask(call);
+    t.op = op;
+    t.obj = lock;
+    return OP;
+  }
+
+  mutex_lock(m: Mutex): OpToken {
+    return this.lockOp('mutex_lock', Op.LOCK, m, 0, false);
   }
 
   /** Resumes with 0, or -EINTR (-4) if a signal arrives while waiting. */
   mutex_lock_interruptible(m: Mutex): OpToken {
-    const t = this.needTask('mutex_lock_interruptible');
-    t.op = Op.LOCK;
-    t.obj = m;
-    t.interruptible = true;
-    t.node = this.ld ? this.lockdep.acquire(t, m.cls, 0, false, 'mutex_lock_interruptible', m) : this.lockdep.root;
-    return OP;
+    return this.lockOp('mutex_lock_interruptible', Op.LOCK, m, 0, true);
   }
 
   /** Resumes with true if acquired. Adds no lockdep dependency. */
   mutex_trylock(m: Mutex): OpToken {
-    const t = this.needTask('mutex_trylock');
-    t.op = Op.TRYLOCK;
-    t.obj = m;
-    return OP;
+    return this.trylockOp('mutex_trylock', Op.TRYLOCK, m);
   }
 
   mutex_unlock(m: Mutex): OpToken {
@@ -388,35 +396,21 @@ export class Kernel implements PickContext {
   }
 
   down_read(s: RwSemaphore): OpToken {
-    const t = this.needTask('down_read');
-    t.op = Op.DOWN_READ;
-    t.obj = s;
-    t.node = this.ld ? this.lockdep.acquire(t, s.cls, 1, false, 'down_read', s) : this.lockdep.root;
-    return OP;
+    return this.lockOp('down_read', Op.DOWN_READ, s, 1, false);
   }
 
   down_write(s: RwSemaphore): OpToken {
-    const t = this.needTask('down_write');
-    t.op = Op.DOWN_WRITE;
-    t.obj = s;
-    t.node = this.ld ? this.lockdep.acquire(t, s.cls, 0, false, 'down_write', s) : this.lockdep.root;
-    return OP;
+    return this.lockOp('down_write', Op.DOWN_WRITE, s, 0, false);
   }
 
   /** Resumes with true if acquired. */
   down_read_trylock(s: RwSemaphore): OpToken {
-    const t = this.needTask('down_read_trylock');
-    t.op = Op.DOWN_READ_TRYLOCK;
-    t.obj = s;
-    return OP;
+    return this.trylockOp('down_read_trylock', Op.DOWN_READ_TRYLOCK, s);
   }
 
   /** Resumes with true if acquired. */
   down_write_trylock(s: RwSemaphore): OpToken {
-    const t = this.needTask('down_write_trylock');
-    t.op = Op.DOWN_WRITE_TRYLOCK;
-    t.obj = s;
-    return OP;
+    return this.trylockOp('down_write_trylock', Op.DOWN_WRITE_TRYLOCK, s);
   }
 
   up_read(s: RwSemaphore): OpToken {

@@ -42,7 +42,7 @@ export interface ExecResult {
   /** For each choice point: was it a preemption? */
   readonly preempted: boolean[];
   readonly preemptions: number;
-  /** Task id of each explored step. */
+  /** Task id of each explored step (recording runs only, like the next four). */
   readonly stepTasks: number[];
   /** Name of each task id. */
   readonly taskNames: string[];
@@ -90,13 +90,16 @@ class Control implements Strategy {
     return i;
   }
   readonly onStep = (t: Task): void => {
-    if (!this.running) return;
+    if (!this.running || (!this.record && this.explorer.onStep === undefined)) return;
     const k = this.k!;
-    this.stepTasks.push(t.id);
-    this.stepChoice.push(this.pickedAt === k.steps - 1);
-    if (this.record) this.stepHeld.push(t.held.map((h) => h.cls.name));
-    const o = t.obj as { cls?: { name: string }; name?: string } | null;
-    this.stepObjects.push(o && typeof o === 'object' ? (o.cls?.name ?? (typeof o.name === 'string' ? o.name : '')) : '');
+    if (this.record) {
+      // Per-step detail for reports and minimisation only: campaigns skip it.
+      this.stepTasks.push(t.id);
+      this.stepChoice.push(this.pickedAt === k.steps - 1);
+      this.stepHeld.push(t.held.map((h) => h.cls.name));
+      const o = t.obj as { cls?: { name: string }; name?: string } | null;
+      this.stepObjects.push(o && typeof o === 'object' ? (o.cls?.name ?? (typeof o.name === 'string' ? o.name : '')) : '');
+    }
     this.explorer.onStep?.(t, k.steps - this.base - 1, k.allTasks.length);
   };
 }

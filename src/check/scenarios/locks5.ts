@@ -73,7 +73,29 @@ function* remove(w: L5): KGen<void> {
   for (let i = 0; i < w.iterations; i++) yield* w.k.fn('vfio_ap_mdev_remove', section(w, [w.guests, w.mdevs]));
 }
 
-export function locks5(iterations = 3, name = 'locks5'): Scenario<L5> {
+/**
+ * The same lock pattern as straight-line task bodies (no named-function frames):
+ * what the throughput benchmark measures, like bench/runtime does.
+ */
+function* flatTask(w: L5, seq: readonly (readonly Mutex[])[], inUse: boolean): KGen<void> {
+  const k = w.k;
+  for (let i = 0; i < w.iterations; i++)
+    for (const locks of seq) {
+      let taken = locks.length;
+      for (let j = 0; j < locks.length; j++) {
+        if (inUse && j === 1 && w.p.inUse === 'trylock') {
+          if (!(yield k.mutex_trylock(locks[j]!))) {
+            taken = j;
+            break;
+          }
+        } else yield k.mutex_lock(locks[j]!);
+      }
+      if (taken === locks.length) yield k.atomic_read(k.atomic_init(0, 'local'));
+      for (let j = taken - 1; j >= 0; j--) yield k.mutex_unlock(locks[j]!);
+    }
+}
+
+export function locks5(iterations = 3, name = 'locks5', flat = false): Scenario<L5> {
   return {
     name,
     description: `synthetic: 5 vfio_ap paths x ${iterations} iterations over ap_perms_mutex -> guests_lock -> kvm->lock -> mdevs_lock (checker-anchors §3 Promela shape)`,
@@ -92,7 +114,16 @@ export function locks5(iterations = 3, name = 'locks5'): Scenario<L5> {
         ebusy: 0,
       };
     },
-    tasks: (w) => [
+    tasks: (w) =>
+      flat
+        ? [
+            ['assign', flatTask(w, [w.p.assignOrder === 'perms-first' ? [w.perms, w.guests, w.kvm, w.mdevs] : [w.guests, w.perms, w.mdevs]], false)],
+            ['apmask', flatTask(w, [[w.perms, w.guests, w.mdevs]], true)],
+            ['open', flatTask(w, [[w.guests, w.kvm, w.mdevs]], false)],
+            ['close', flatTask(w, [[w.guests, w.kvm, w.mdevs]], false)],
+            ['remove', flatTask(w, [[w.guests, w.mdevs]], false)],
+          ]
+        : [
       ['assign', assign(w)],
       ['apmask', apmaskWrite(w)],
       ['open', kvmPath(w, 'vfio_ap_mdev_set_kvm')],

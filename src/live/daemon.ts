@@ -16,7 +16,8 @@ import { FuseSession, mountAt, startUnmountWatchdog, unmountStaleSync } from './
 import { SysfsFuse, type StoreEvent } from './sysfs_fs.js';
 import { LiveDriver } from './driver.js';
 import { Store, type JournalOp, type SyncMode } from './store.js';
-import { bootLiveHost, captureState_gen, loadProfile, replayJournal, SETTLE_NS, type ReplayReport } from './state.js';
+import { bootLiveHost, captureState_gen, loadProfile, newGuestSet, replayJournal, SETTLE_NS, type ReplayReport } from './state.js';
+import { liveRunner, type GuestEvent, type GuestSet } from './guests.js';
 import { startHttp } from './http.js';
 import { pidAlive, readRunInfo, runInfoPath, type RunInfo } from './runinfo.js';
 
@@ -45,7 +46,8 @@ export class UpError extends Error {}
 export type LiveEvent =
   | { type: 'dmesg'; seq: number; ts: number; level: number; text: string; line: string }
   | { type: 'uevent'; seqnum: number; ts: number; action: string; devpath: string; subsystem: string; env: readonly string[]; text: string }
-  | { type: 'journal'; seq: number; op: JournalOp };
+  | { type: 'journal'; seq: number; op: JournalOp }
+  | GuestEvent;
 
 export class LiveHost {
   readonly started = Date.now();
@@ -68,11 +70,16 @@ export class LiveHost {
     readonly fuse: SysfsFuse | null,
     readonly opts: UpOptions,
     readonly replay: ReplayReport,
+    readonly guests: GuestSet,
   ) {
     this.token = opts.token ?? (isLoopback(opts.listen ?? '127.0.0.1') ? null : randomBytes(24).toString('hex'));
     this.exited = new Promise((r) => (this.exitResolve = r));
     host.k.log.subscribe((r) => this.emit(dmesgEvent(r)));
     host.sysfs.uevents.subscribe((u) => this.emit(ueventEvent(u)));
+    // From now on guests run on the live loop; QEMU's handled notifications become events.
+    guests.runner = liveRunner(host.k, () => driver.kick());
+    guests.onEvent((e) => this.emit(e));
+    driver.afterRun.push(() => guests.poll());
   }
 
   get mountpoint(): string {
@@ -84,7 +91,7 @@ export class LiveHost {
     return () => this.listeners.delete(fn);
   }
 
-  private emit(e: LiveEvent): void {
+  emit(e: LiveEvent): void {
     for (const l of this.listeners) {
       try {
         l(e);
@@ -269,6 +276,7 @@ export async function up(opts: UpOptions): Promise<number> {
   const store = Store.open(statePath, { sync: opts.sync ?? 'off' });
   let host: Host;
   let report: ReplayReport;
+  let guests: GuestSet;
   try {
     const stored = store.profile;
     let profile = stored;
@@ -289,7 +297,9 @@ export async function up(opts: UpOptions): Promise<number> {
     host = bootLiveHost(profile.json);
     const entries = store.entries();
     const snaps = new Map(store.snapshots().map((s) => [s.seq, { state: s.state, vt: s.vt }] as const));
-    report = replayJournal(host, entries, snaps);
+    guests = newGuestSet(host);
+    report = replayJournal(host, entries, snaps, guests);
+    if (guests.guests.size) opts.err(`apsim: restarted ${guests.guests.size} guest${guests.guests.size === 1 ? '' : 's'} from the journal: ${[...guests.guests.keys()].join(', ')}\n`);
     if (entries.length) opts.err(`apsim: replayed ${report.ops} journal entr${report.ops === 1 ? 'y' : 'ies'} from ${statePath}\n`);
     for (const f of report.failed) opts.err(`apsim: warning: journal entry ${f.seq} failed on replay: ${f.error}\n`);
     for (const m of report.mismatches) opts.err(`apsim: warning: state after journal entry ${m.seq} differs from its snapshot: ${m.diff}\n`);
@@ -302,7 +312,7 @@ export async function up(opts: UpOptions): Promise<number> {
   const driver = new LiveDriver(host.k, (e) => opts.err(`apsim: live loop: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`));
   let live: LiveHost | null = null;
   const fuse = new SysfsFuse(host.sysfs, driver, (e) => live!.onStore(e));
-  live = new LiveHost(host, driver, store, fuse, { ...opts, root }, report);
+  live = new LiveHost(host, driver, store, fuse, { ...opts, root }, report, guests);
   const lh = live;
 
   // Crash paths: try a clean unmount, then exit; the watchdog covers kill -9.

@@ -23,6 +23,8 @@ export class LiveDriver {
   kicks = 0;
   /** Last status returned by the scheduler. */
   lastStatus: RunStatus = RunStatus.IDLE;
+  /** Called after every kick's scheduler run (the guests poll QEMU's notification counters). */
+  readonly afterRun: Array<() => void> = [];
 
   constructor(
     readonly k: Kernel,
@@ -54,6 +56,7 @@ export class LiveDriver {
         this.k.advanceTo(this.virtualNow());
         this.lastStatus = this.k.run();
       } while (this.again && !this.stopped);
+      for (const f of this.afterRun) f();
     } catch (e) {
       this.onError(e);
     } finally {

@@ -12,6 +12,7 @@ import type { LiveHost, LiveEvent } from './daemon.js';
 import { HMC_OPS, type HmcOpName } from './store.js';
 import { applyHmc } from './state.js';
 import { openapi } from './openapi.js';
+import { GuestError, type GuestOp } from './guests.js';
 
 const MAX_BODY = 64 * 1024;
 
@@ -76,6 +77,17 @@ const routes: Record<string, Route[]> = {
   '/events': [{ method: 'GET', params: ['types'], handler: eventsGet }],
   '/journal': [{ method: 'GET', params: ['since'], handler: journalGet }],
   '/export': [{ method: 'POST', params: [], handler: exportPost }],
+  '/guests': [
+    { method: 'GET', params: [], handler: (lh, _req, res) => sendJson(res, 200, { guests: lh.guests.list() }) },
+    { method: 'POST', params: [], handler: guestStart },
+    { method: 'DELETE', params: ['name'], handler: guestStop },
+  ],
+  '/guests/view': [{ method: 'GET', params: ['name'], handler: guestView }],
+  '/guests/device': [
+    { method: 'POST', params: [], handler: guestDeviceAdd },
+    { method: 'DELETE', params: ['name'], handler: guestDeviceDel },
+  ],
+  '/guests/reset': [{ method: 'POST', params: [], handler: guestReset }],
   '/shutdown': [
     {
       method: 'POST',
@@ -287,7 +299,7 @@ function dmesgGet(lh: LiveHost, _req: IncomingMessage, res: ServerResponse, q: U
   }
 }
 
-const EVENT_TYPES = ['dmesg', 'uevent', 'journal'] as const;
+const EVENT_TYPES = ['dmesg', 'uevent', 'journal', 'guest'] as const;
 
 function eventsGet(lh: LiveHost, req: IncomingMessage, res: ServerResponse, q: URLSearchParams): void {
   const t = q.get('types');
@@ -351,4 +363,76 @@ async function exportPost(lh: LiveHost, req: IncomingMessage, res: ServerRespons
   if (start.type === 'dir') for (const n of sysfs.walk(start as KDir)) nodes.push(n);
   for (const n of nodes) await emit(n);
   res.end();
+}
+
+// ------------------------------------------------------------ guests
+
+/** Runs a guest operation, mapping GuestError to its HTTP status. */
+async function guestOp<T>(f: () => T | Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    if (e instanceof GuestError) throw new HttpError(e.status, e.message);
+    throw e;
+  }
+}
+
+function nameParam(q: URLSearchParams): string {
+  const n = q.get('name');
+  if (n === null || n === '') throw new HttpError(400, "missing query parameter 'name' (the guest's name)");
+  return n;
+}
+
+function journalGuest(lh: LiveHost, op: GuestOp): number {
+  return lh.journal(op);
+}
+
+async function guestStart(lh: LiveHost, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const j = await readJson(req, ['name', 'mdev']);
+  if (typeof j['name'] !== 'string') throw new HttpError(400, "field 'name' (string) is required");
+  if (typeof j['mdev'] !== 'string') throw new HttpError(400, "field 'mdev' (string, the mdev UUID) is required");
+  const name = j['name'];
+  const mdev = j['mdev'];
+  await guestOp(() => lh.guests.start(name, mdev));
+  const seq = journalGuest(lh, { kind: 'guest', op: 'start', name, mdev });
+  sendJson(res, 201, { ...lh.guests.summary(lh.guests.get(name)), journal_seq: seq });
+}
+
+async function guestStop(lh: LiveHost, _req: IncomingMessage, res: ServerResponse, q: URLSearchParams): Promise<void> {
+  const name = nameParam(q);
+  await guestOp(() => lh.guests.stop(name));
+  const seq = journalGuest(lh, { kind: 'guest', op: 'stop', name });
+  sendJson(res, 200, { name, stopped: true, journal_seq: seq });
+}
+
+async function guestView(lh: LiveHost, _req: IncomingMessage, res: ServerResponse, q: URLSearchParams): Promise<void> {
+  const name = nameParam(q);
+  sendJson(res, 200, await guestOp(() => lh.guests.view(name)));
+}
+
+async function guestDeviceAdd(lh: LiveHost, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const j = await readJson(req, ['name', 'mdev']);
+  if (typeof j['name'] !== 'string') throw new HttpError(400, "field 'name' (string) is required");
+  if (typeof j['mdev'] !== 'string') throw new HttpError(400, "field 'mdev' (string, the mdev UUID) is required");
+  const name = j['name'];
+  const mdev = j['mdev'];
+  await guestOp(() => lh.guests.deviceAdd(name, mdev));
+  const seq = journalGuest(lh, { kind: 'guest', op: 'device-add', name, mdev });
+  sendJson(res, 200, { ...lh.guests.summary(lh.guests.get(name)), journal_seq: seq });
+}
+
+async function guestDeviceDel(lh: LiveHost, _req: IncomingMessage, res: ServerResponse, q: URLSearchParams): Promise<void> {
+  const name = nameParam(q);
+  await guestOp(() => lh.guests.deviceDel(name));
+  const seq = journalGuest(lh, { kind: 'guest', op: 'device-del', name });
+  sendJson(res, 200, { ...lh.guests.summary(lh.guests.get(name)), journal_seq: seq });
+}
+
+async function guestReset(lh: LiveHost, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const j = await readJson(req, ['name']);
+  if (typeof j['name'] !== 'string') throw new HttpError(400, "field 'name' (string) is required");
+  const name = j['name'];
+  await guestOp(() => lh.guests.reset(name));
+  const seq = journalGuest(lh, { kind: 'guest', op: 'reset', name });
+  sendJson(res, 200, { ...lh.guests.summary(lh.guests.get(name)), journal_seq: seq });
 }

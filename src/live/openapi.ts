@@ -9,13 +9,26 @@ const pathParam = {
   schema: { type: 'string', example: '/sys/bus/ap/apmask' },
 };
 
+const nameParam = { name: 'name', in: 'query', required: true, description: "the guest's name", schema: { type: 'string', example: 'vm1' } };
+function guestBody(mdev: boolean) {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    required: mdev ? ['name', 'mdev'] : ['name'],
+    properties: {
+      name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' },
+      ...(mdev ? { mdev: { type: 'string', description: 'mdev UUID', example: '11111111-2222-3333-4444-555555555555' } } : {}),
+    },
+  };
+}
+
 export const openapi = {
   openapi: '3.1.0',
   info: {
     title: 'apsim live host API',
     version: '1',
     description:
-      'Control and observe a simulated s390 LPAR (AP bus, zcrypt; vfio_ap and guests later). Loopback only by default; ' +
+      'Control and observe a simulated s390 LPAR (AP bus, zcrypt, vfio_ap, guests). Loopback only by default; ' +
       'when the daemon listens on another interface every request needs "Authorization: Bearer <token>" (token in ROOT/run.json). ' +
       'Errors are JSON objects {error, errno?, code?, message?, path?}. State-changing requests are journaled before the reply.',
   },
@@ -94,8 +107,8 @@ export const openapi = {
     },
     '/events': {
       get: {
-        summary: 'Server-sent events: dmesg records, uevents and journal entries (guest events later)',
-        parameters: [{ name: 'types', in: 'query', schema: { type: 'string', example: 'dmesg,uevent' }, description: 'comma-separated subset of dmesg, uevent, journal' }],
+        summary: 'Server-sent events: dmesg records, uevents, journal entries and guest events (start, stop, device_add, device_del, reset; req and cfg_chg notifications QEMU handled)',
+        parameters: [{ name: 'types', in: 'query', schema: { type: 'string', example: 'dmesg,uevent' }, description: 'comma-separated subset of dmesg, uevent, journal, guest' }],
         responses: { 200: { description: 'text/event-stream; each event has "event: <type>" and JSON data' }, 400: errResp('unknown type') },
       },
     },
@@ -111,6 +124,51 @@ export const openapi = {
         summary: 'The sysfs tree (or a subtree) as NDJSON, parents first: {path, type, mode, data?|target?, errno?} per node',
         requestBody: { content: { 'application/json': { schema: { type: 'object', additionalProperties: false, properties: { under: { type: 'string', example: '/sys/bus/ap' } } } } } },
         responses: { 200: { description: 'application/x-ndjson' }, 400: errResp('invalid path') },
+      },
+    },
+    '/guests': {
+      get: { summary: 'Running guests', responses: { 200: { description: '{guests: [GuestSummary]}' } } },
+      post: {
+        summary: 'Start a guest: qemu-system-s390x -name NAME -device vfio-ap,id=vfio_ap0,sysfsdev=/sys/bus/mdev/devices/MDEV (journaled; restarted after a restart of the daemon)',
+        requestBody: { required: true, content: { 'application/json': { schema: guestBody(true) } } },
+        responses: {
+          201: { description: 'GuestSummary and journal_seq' },
+          400: errResp('invalid name, UUID or body'),
+          404: errResp('the mdev does not exist'),
+          409: errResp('a guest with this name is running'),
+          422: errResp("QEMU refused (its error text, e.g. 'failed to open /dev/vfio/0: Device or resource busy')"),
+        },
+      },
+      delete: {
+        summary: 'Stop a guest (quit: device unrealized, VM closed; journaled)',
+        parameters: [nameParam],
+        responses: { 200: { description: '{name, stopped, journal_seq}' }, 404: errResp('no such guest') },
+      },
+    },
+    '/guests/view': {
+      get: {
+        summary: "The guest's view: CRYCB masks, TAPQ from vCPU 0 on every APQN in the CRYCB (cc, rc, flags E/R/F/I/A), its AP bus devices",
+        parameters: [nameParam],
+        responses: { 200: { description: '{name, mdev, crycb: {apm, aqm, adm}, tapq: [{apqn, cc, rc, flags}], ap_bus: {devices, scans}, cfg_chg_handled, req_handled}' }, 404: errResp('no such guest') },
+      },
+    },
+    '/guests/device': {
+      post: {
+        summary: 'device_add vfio-ap,id=vfio_ap0,sysfsdev=... (journaled)',
+        requestBody: { required: true, content: { 'application/json': { schema: guestBody(true) } } },
+        responses: { 200: { description: 'GuestSummary and journal_seq' }, 404: errResp('no such guest or mdev'), 422: errResp("QEMU's error text (e.g. No 'ap-bus' bus found for device 'vfio-ap')") },
+      },
+      delete: {
+        summary: 'device_del vfio_ap0 (journaled)',
+        parameters: [nameParam],
+        responses: { 200: { description: 'GuestSummary and journal_seq' }, 404: errResp('no such guest'), 422: errResp("QEMU's error text (Device 'vfio_ap0' not found)") },
+      },
+    },
+    '/guests/reset': {
+      post: {
+        summary: 'system_reset: VFIO_DEVICE_RESET, the guest reboots (journaled)',
+        requestBody: { required: true, content: { 'application/json': { schema: guestBody(false) } } },
+        responses: { 200: { description: 'GuestSummary and journal_seq' }, 404: errResp('no such guest') },
       },
     },
     '/shutdown': { post: { summary: 'Unmount, snapshot and stop the daemon (apsim down)', responses: { 202: { description: '{ok, pid}' } } } },

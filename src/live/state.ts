@@ -7,6 +7,7 @@ import { linkText, type KDir, type KLink, type Sysfs } from '../sysfs/index.js';
 import { fastForward, runTaskFast } from './driver.js';
 import type { HmcOpName, JournalEntry, Store, StoredProfile } from './store.js';
 import { readFileSync } from 'node:fs';
+import { fastRunner, GuestSet } from './guests.js';
 
 /** Boots a host for live use: external time, first-come scheduling, keep going after bugs. */
 export function bootLiveHost(profile: unknown): Host {
@@ -70,6 +71,11 @@ export function applyHmc(m: Machine, op: HmcOpName, id: number, on?: boolean): b
 
 // ------------------------------------------------------------ replay
 
+/** The guests of a live host, running in fast-forward until the live loop takes over. */
+export function newGuestSet(h: Host): GuestSet {
+  return new GuestSet(h.qemuEnv(), fastRunner(h.k, (ns) => h.k.advanceTo(ns)));
+}
+
 /** Longest stretch of virtual time replay lets pass between two journal entries. */
 export const REPLAY_MAX_GAP_NS = 2_000_000_000;
 
@@ -87,7 +93,12 @@ export interface ReplayReport {
  * runs after the virtual time that separated it from the previous one (capped at
  * REPLAY_MAX_GAP_NS), and snapshots are compared when their position is reached.
  */
-export function replayJournal(h: Host, entries: readonly JournalEntry[], snapshots: ReadonlyMap<number, { state: string; vt: number }> = new Map()): ReplayReport {
+export function replayJournal(
+  h: Host,
+  entries: readonly JournalEntry[],
+  snapshots: ReadonlyMap<number, { state: string; vt: number }> = new Map(),
+  guests: GuestSet | null = null,
+): ReplayReport {
   const k = h.k;
   const rep: ReplayReport = { ops: 0, failed: [], verified: 0, mismatches: [] };
   let prevVt = entries.length ? entries[0]!.vt : 0;
@@ -103,6 +114,13 @@ export function replayJournal(h: Host, entries: readonly JournalEntry[], snapsho
       } else if (op.kind === 'hmc') {
         applyHmc(h.machine, op.op, op.id, op.on);
         fastForward(k, k.now());
+      } else if (op.kind === 'guest') {
+        if (!guests) rep.failed.push({ seq: e.seq, error: `guest ${op.op} ${op.name}: no guests on this host` });
+        else {
+          // fastRunner: synchronous.
+          void guests.apply(op);
+          fastForward(k, k.now());
+        }
       } else {
         rep.failed.push({ seq: e.seq, error: `unknown journal entry kind ${(op as { kind: string }).kind}` });
       }
@@ -131,13 +149,14 @@ export const SNAPSHOT_MAX_GAP_NS = 60_000_000_000;
 export const SETTLE_NS = 500_000_000;
 
 /** Boots from a store's profile and replays its journal. */
-export function restoreFromStore(store: Store): { host: Host; report: ReplayReport } {
+export function restoreFromStore(store: Store): { host: Host; report: ReplayReport; guests: GuestSet } {
   const p = store.profile;
   if (!p) throw new Error(`${store.path}: no profile stored`);
   const host = bootLiveHost(p.json);
   const snaps = new Map(store.snapshots().map((s) => [s.seq, { state: s.state, vt: s.vt }] as const));
-  const report = replayJournal(host, store.entries(), snaps);
-  return { host, report };
+  const guests = newGuestSet(host);
+  const report = replayJournal(host, store.entries(), snaps, guests);
+  return { host, report, guests };
 }
 
 // ------------------------------------------------------------ state fingerprint

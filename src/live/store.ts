@@ -15,6 +15,7 @@
 //   position; replay compares against them to detect divergence. The journal is
 //   never truncated: the model has no serialised form to restore a snapshot from.
 import { createRequire } from 'node:module';
+import type { GuestOp } from './guests.js';
 
 /** The subset of better-sqlite3's API used here. */
 interface Statement {
@@ -48,10 +49,11 @@ export const SCHEMA_VERSION = 1;
 /** SQLite's synchronous setting: off (default), normal or full. */
 export type SyncMode = 'off' | 'normal' | 'full';
 
-/** A journal entry's operation. More kinds (guest start/stop, mdevctl) come with the guest verbs. */
+/** A journal entry's operation: a sysfs store, an HMC operation or a guest operation (guests.ts). */
 export type JournalOp =
   | { readonly kind: 'sysfs'; readonly path: string; readonly data: string; readonly uid: number; readonly comm?: string }
-  | { readonly kind: 'hmc'; readonly op: HmcOpName; readonly id: number; readonly on?: boolean };
+  | { readonly kind: 'hmc'; readonly op: HmcOpName; readonly id: number; readonly on?: boolean }
+  | GuestOp;
 
 export const HMC_OPS = [
   'add-adapter',

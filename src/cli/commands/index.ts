@@ -9,5 +9,6 @@ import { hmc } from './hmc.js';
 import { dmesg } from './dmesg.js';
 import { events } from './events.js';
 import { exportCmd } from './export.js';
+import { guest } from './guest.js';
 
-export const commands: readonly Command[] = [selftest, check, up, down, status, hmc, dmesg, events, exportCmd];
+export const commands: readonly Command[] = [selftest, check, up, down, status, hmc, dmesg, events, exportCmd, guest];

@@ -17,7 +17,9 @@ fi
 # - util-linux (mount, umount, setpriv): the live host mounts its FUSE file system
 #   with mount(8) (it speaks the FUSE protocol itself: no libfuse, no fuse3
 #   package needed) and the live tests run commands as another user with setpriv.
-APT_PACKAGES=(python3 make g++ util-linux)
+# - mdevctl (Debian 12: 1.2.0, depends on udev): test/live/mdevctl.test.ts runs the
+#   unchanged binary against the live host's sysfs in a private mount namespace.
+APT_PACKAGES=(python3 make g++ util-linux mdevctl)
 if [ "${#APT_PACKAGES[@]}" -gt 0 ]; then
   missing=()
   for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -21,6 +21,12 @@ import {
   VFIO_SET_IOMMU,
   VFIO_TYPE1_IOMMU,
   VFIO_TYPE1v2_IOMMU,
+  VFIO_IOMMU_MAP_DMA,
+  VFIO_IOMMU_UNMAP_DMA,
+  VFIO_DMA_MAP_MINSZ,
+  VFIO_DMA_UNMAP_MINSZ,
+  type VfioDmaMap,
+  type VfioDmaUnmap,
   copy_from_user,
   copy_to_user,
   type VfioGroupStatus,
@@ -279,6 +285,8 @@ export class VfioContainer {
   readonly group_list: VfioGroup[] = [];
   /** VFIO_SET_IOMMU type, null until set. */
   iommu_driver: number | null = null;
+  /** type1's DMA mappings (iova -> size); only their existence matters here. */
+  readonly dma = new Map<number, number>();
   readonly noiommu = false;
   readonly file: KFile<VfioContainer>;
   constructor(k: Kernel) {
@@ -307,11 +315,46 @@ export const vfio_container_fops: FileOps<KFile<VfioContainer>> = Object.freeze(
         yield k.up_write(c.group_lock);
         return ret;
       }
+      case VFIO_IOMMU_MAP_DMA:
+        return vfio_iommu_type1_map_dma(c, arg);
+      case VFIO_IOMMU_UNMAP_DMA:
+        return yield* vfio_iommu_type1_unmap_dma(k, c, arg);
       default:
         return -E.ENOTTY;
     }
   },
 });
+
+/** VFIO_IOMMU_MAP_DMA (type1): records the mapping; -EINVAL before SET_IOMMU or for bad sizes. */
+function vfio_iommu_type1_map_dma(c: VfioContainer, arg: unknown): number {
+  const m = copy_from_user<VfioDmaMap>(arg);
+  if (!m) return -E.EFAULT;
+  if (m.argsz < VFIO_DMA_MAP_MINSZ || c.iommu_driver === null || !m.size || m.size % 4096 || m.iova % 4096) return -E.EINVAL;
+  for (const [iova, size] of c.dma) if (m.iova < iova + size && iova < m.iova + m.size) return -E.EEXIST;
+  c.dma.set(m.iova, m.size);
+  return 0;
+}
+
+/**
+ * VFIO_IOMMU_UNMAP_DMA (type1): removes the mappings inside the range and, for
+ * emulated-IOMMU devices, calls their dma_unmap so they drop pins in it
+ * (vfio_notify_dma_unmap).
+ */
+function* vfio_iommu_type1_unmap_dma(k: Kernel, c: VfioContainer, arg: unknown): KGen<number> {
+  const u = copy_from_user<VfioDmaUnmap>(arg);
+  if (!u) return -E.EFAULT;
+  if (u.argsz < VFIO_DMA_UNMAP_MINSZ || c.iommu_driver === null || u.size % 4096 || u.iova % 4096) return -E.EINVAL;
+  const gone: Array<[number, number]> = [];
+  for (const [iova, size] of c.dma) if (iova >= u.iova && iova + size <= u.iova + u.size) gone.push([iova, size]);
+  for (const [iova, size] of gone) {
+    c.dma.delete(iova);
+    yield k.down_read(c.group_lock);
+    const devices = c.group_list.flatMap((g) => g.device_list);
+    yield k.up_read(c.group_lock);
+    for (const d of devices) if (d.ops.dma_unmap && d.open_count > 0) yield* k.fn(`${d.ops.name} dma_unmap`, d.ops.dma_unmap(d, iova, size));
+  }
+  return 0;
+}
 
 // ---------------------------------------------------------------- open(2) on /dev/vfio
 

@@ -25,6 +25,28 @@ export const VFIO_DEVICE_GET_IRQ_INFO = vfio_io(9);
 export const VFIO_DEVICE_SET_IRQS = vfio_io(10);
 export const VFIO_DEVICE_RESET = vfio_io(11);
 export const VFIO_DEVICE_FEATURE = vfio_io(17);
+export const VFIO_IOMMU_MAP_DMA = vfio_io(13);
+export const VFIO_IOMMU_UNMAP_DMA = vfio_io(14);
+
+/** struct vfio_iommu_type1_dma_map: argsz, flags, vaddr, iova, size (32 bytes). */
+export interface VfioDmaMap {
+  argsz: number;
+  flags: number;
+  vaddr: number;
+  iova: number;
+  size: number;
+}
+
+/** struct vfio_iommu_type1_dma_unmap: argsz, flags, iova, size (24 bytes). */
+export interface VfioDmaUnmap {
+  argsz: number;
+  flags: number;
+  iova: number;
+  size: number;
+}
+
+export const VFIO_DMA_MAP_MINSZ = 32;
+export const VFIO_DMA_UNMAP_MINSZ = 24;
 
 /** IOMMU types (VFIO_SET_IOMMU / VFIO_CHECK_EXTENSION). */
 export const VFIO_TYPE1_IOMMU = 1;

@@ -16,6 +16,9 @@ import {
   VFIO_IRQ_SET_ACTION_TRIGGER,
   VFIO_IRQ_SET_DATA_EVENTFD,
   VFIO_IRQ_SET_DATA_BOOL,
+  VFIO_IOMMU_MAP_DMA,
+  VFIO_IOMMU_UNMAP_DMA,
+  sys_ioctl,
 } from '../../src/vfio/index.js';
 
 function user(t: TestHost): VfioUser {
@@ -155,4 +158,26 @@ test('scenario 31: a PQAP handler racing detach never touches a freed mdev; afte
     assert.equal(kvm.memslots.pinned.size, 0, 'interrupt resources released at detach');
   }
   assert.deepEqual(lockdep.reports, []);
+});
+
+test('scenario 36: unmapping the DMA range holding a saved NIB disables that queue\'s interrupts', () => {
+  const { t, q } = guestSetup();
+  const k = t.h.k;
+  const d = q!.devices[0]!;
+  const io = (cmd: number, arg: unknown) => q!.run(sys_ioctl(k, q!.files, d.container_fd, cmd, arg));
+  assert.equal(io(VFIO_IOMMU_MAP_DMA, { argsz: 32, flags: 3, vaddr: 0x7f00_0000_0000, iova: 0, size: 0x4000_0000 }), 0);
+  assert.equal(io(VFIO_IOMMU_MAP_DMA, { argsz: 31, flags: 3, vaddr: 0, iova: 0, size: 4096 }), -E.EINVAL);
+  const vcpu = q!.kvm!.vcpus[0]!;
+  for (const [a, nib] of [[apqn(5, 4), 0x10000], [apqn(6, 4), 0x20000]] as const) {
+    const r = q!.run(guest_aqic(vcpu, a, { ir: true, isc: 3 }, nib));
+    assert.equal(r.status?.responseCode, 0);
+  }
+  const mm = matrixMdev(t, U1);
+  // Unmapping the whole range: both queues lose their interrupts and pins.
+  assert.equal(io(VFIO_IOMMU_UNMAP_DMA, { argsz: 24, flags: 0, iova: 0, size: 0x4000_0000 }), 0);
+  assert.equal(mm.qtable.get(apqn(5, 4))!.saved_iova, 0);
+  assert.equal(mm.qtable.get(apqn(6, 4))!.saved_iova, 0);
+  assert.equal(t.h.machine.tapq(apqn(5, 4)).status.irqEnabled, false);
+  assert.equal(q!.kvm!.memslots.pinned.size, 0);
+  t.check('dma unmap');
 });

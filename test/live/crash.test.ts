@@ -11,8 +11,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Daemon, skipReason, tempRoot, waitFor } from './helpers.js';
-import { bootLiveHost, captureState, replayJournal, applyHmc } from '../../src/live/state.js';
+import { Daemon, cli, sh, skipReason, tempRoot, waitFor } from './helpers.js';
+import { bootLiveHost, captureState, replayJournal, applyHmc, newGuestSet } from '../../src/live/state.js';
 import type { JournalEntry } from '../../src/live/store.js';
 import { builtinProfileJson } from '../../src/hw/index.js';
 import { Host } from '../../src/host/index.js';
@@ -114,6 +114,76 @@ test('kill -9 during a workload, three times: the restarted state is the acknowl
     assert.ok(st.state.snapshots_verified > 0, 'replay was checked against a snapshot taken by the live host');
     assert.equal(st.state.snapshot_mismatches, 0);
     assert.equal((await d.http('GET', '/state')).text, finalState);
+    assert.equal(await d.stop(), 0);
+    d = null;
+  } catch (e) {
+    throw new Error(`${e instanceof Error ? e.stack : String(e)}\ndaemon stderr:\n${d?.stderr}`);
+  } finally {
+    await d?.kill9();
+    await t.cleanup();
+  }
+});
+
+/** Toggles domain 0xab on the guest's mdev (each change reaches the running guest as CFG_CHG). */
+const MDEV_WORKLOAD = `
+i=0
+while :; do
+  i=$((i+1))
+  if [ $((i % 2)) = 1 ]; then a=assign_domain; else a=unassign_domain; fi
+  echo 0xab > "$S/devices/vfio_ap/matrix/$U/$a" || exit 0
+  echo "$a" >> "$ACK"
+done`;
+
+test('kill -9 with a running guest while its mdev changes: the restart brings the guest back running on the same mdev', { skip: skip ?? false, timeout: 120_000 }, async () => {
+  const t = tempRoot('crash-guest');
+  const U = 'cccccccc-1111-2222-3333-444444444444';
+  const T = '$S/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough';
+  let d: Daemon | null = null;
+  try {
+    d = await new Daemon(t.root).ready();
+    const dd = d;
+    const setup = await sh(`echo -5,-6 > $S/bus/ap/apmask && echo -4,-0xab > $S/bus/ap/aqmask && echo ${U} > ${T}/create && echo 5 > $S/devices/vfio_ap/matrix/${U}/assign_adapter && echo 4 > $S/devices/vfio_ap/matrix/${U}/assign_domain`, { shell: 'bash', env: { S: dd.mnt } });
+    assert.equal(setup.code, 0, setup.stderr);
+    const g = (...a: string[]) => cli(['guest', ...a, '--root', t.root]);
+    assert.equal((await g('start', 'vm1', '--mdev', U)).code, 0);
+    assert.equal((await g('device', 'del', 'vm1')).code, 0);
+    assert.equal((await g('device', 'add', 'vm1', '--mdev', U)).code, 0);
+    const ackFile = join(t.root, 'acks');
+    const w = spawn('bash', ['-c', MDEV_WORKLOAD], { env: { ...process.env, S: dd.mnt, ACK: ackFile, U }, stdio: 'ignore' });
+    await waitFor('20 acknowledged mdev changes', () => ackLines(ackFile).length >= 20);
+    await waitFor('the guest to handle a CFG_CHG', async () => (await dd.http('GET', '/guests/view?name=vm1')).json.cfg_chg_handled > 0);
+    await d.kill9();
+    await new Promise((r) => (w.exitCode !== null ? r(null) : w.on('exit', r)));
+
+    d = await new Daemon(t.root).ready();
+    assert.match(d.stderr, /apsim: restarted 1 guest from the journal: vm1\n/);
+    assert.doesNotMatch(d.stderr, /warning/, d.stderr);
+    const ls = JSON.parse((await g('ls', '--json')).stdout).guests;
+    assert.deepEqual(
+      ls.map((x: { name: string; mdev: string | null; running: boolean }) => [x.name, x.mdev, x.running]),
+      [['vm1', U, true]],
+    );
+    const journal = (await d.http('GET', '/journal')).json.entries as JournalEntry[];
+    const acks = ackLines(ackFile);
+    const jm = journal.filter((e) => e.op.kind === 'sysfs' && e.op.path.endsWith('_domain') && e.op.data.trim() === '0xab').map((e) => (e.op.kind === 'sysfs' ? e.op.path.split('/').pop() : ''));
+    assert.deepEqual(jm.slice(0, acks.length), acks, 'every acknowledged change is journaled in order');
+    assert.ok(jm.length - acks.length <= 1);
+    // The guest's CRYCB is the mdev's guest matrix after the last journaled change.
+    const hasAb = jm[jm.length - 1] === 'assign_domain';
+    const v = (await d.http('GET', '/guests/view?name=vm1')).json;
+    assert.deepEqual(v.crycb.aqm, hasAb ? [4, 0xab] : [4]);
+    assert.deepEqual(
+      v.tapq.map((x: { apqn: string; rc: number }) => `${x.apqn} ${x.rc}`),
+      hasAb ? ['05.0004 0', '05.00ab 0'] : ['05.0004 0'],
+    );
+    assert.equal((await d.http('GET', `/sysfs?path=/sys/devices/ap/card05/05.0004/status`)).json.data, 'in use\n');
+    // The restarted state equals an in-process replay with the guests.
+    const ref = bootLiveHost(builtinProfileJson('default'));
+    const guests = newGuestSet(ref);
+    const rep = replayJournal(ref, journal, new Map(), guests);
+    assert.deepEqual(rep.failed, []);
+    assert.equal((await d.http('GET', '/state')).text, captureState(ref));
+    assert.deepEqual(guests.list().map((x) => [x.name, x.mdev]), [['vm1', U]]);
     assert.equal(await d.stop(), 0);
     d = null;
   } catch (e) {

@@ -1,11 +1,12 @@
 // npm run bench -- live [iterations]
-// Latency of one `echo +0 > aqmask`-style write (open O_WRONLY|O_TRUNC, write(2),
+// Latency of one `echo 5 > assign_adapter` write (open O_WRONLY|O_TRUNC, write(2),
 // close) through the live host's FUSE mount on the maximal profile (256 x 256 =
-// 65,536 queues), against the same write to a no-op file of a minimal FUSE mount
-// served by the same FUSE code with a trivial handler, at the same path depth
-// (sys/bus/ap/aqmask). The sysfs write runs the AP bus' aqmask store as a kernel task
-// and is journaled in SQLite before the reply. Until vfio_ap's assign_* attributes are
-// the target, "+0" (a mask write that changes nothing) is the measured operation.
+// 65,536 queues) with 100 mdevs (mdev i has usage domain i; the measured one also
+// adapter 5), against the same write to a no-op file of a minimal FUSE mount served
+// by the same FUSE code with a trivial handler, at the same path
+// (sys/devices/vfio_ap/matrix/UUID/assign_adapter). The sysfs write runs vfio_ap's
+// assign_adapter store as a kernel task (locks, the sharing check against the other
+// 99 mdevs, the filter) and is journaled in SQLite before the reply.
 // Target: ratio <= 1.5. Prints one JSON object as the last line.
 import { spawn, execFile } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
@@ -17,16 +18,18 @@ import { StaticFs } from '../src/live/fuse/static_fs.js';
 
 const N = Number(process.argv[2] ?? 2000);
 const ROUNDS = 4;
+const MDEVS = 100;
+const uuid = (i: number) => `${i.toString(16).padStart(8, '0')}-0000-4000-8000-000000000000`;
 const main = resolve(dirname(fileURLToPath(import.meta.url)), '../src/cli/main.js');
 
 /** The writer runs in its own process (this one serves the minimal mount). */
 const WRITER = `
 const fs = require('fs');
-const [path, n, data] = [process.argv[1], Number(process.argv[2]), process.argv[3]];
+const [paths, n, data] = [JSON.parse(process.argv[1]), Number(process.argv[2]), process.argv[3]];
 const lat = new Float64Array(n);
 for (let i = 0; i < n; i++) {
   const t0 = process.hrtime.bigint();
-  const fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_TRUNC);
+  const fd = fs.openSync(paths[i % paths.length], fs.constants.O_WRONLY | fs.constants.O_TRUNC);
   fs.writeSync(fd, data);
   fs.closeSync(fd);
   lat[i] = Number(process.hrtime.bigint() - t0) / 1000;
@@ -34,9 +37,10 @@ for (let i = 0; i < n; i++) {
 process.stdout.write(JSON.stringify(Array.from(lat)));
 `;
 
-function writer(path: string, n: number, data: string): Promise<number[]> {
+/** n writes of data, cycling over paths; latencies in us. */
+function writer(paths: string[], n: number, data: string): Promise<number[]> {
   return new Promise((res, rej) => {
-    execFile(process.execPath, ['-e', WRITER, path, String(n), data], { maxBuffer: 256 << 20 }, (err, out, errOut) => {
+    execFile(process.execPath, ['-e', WRITER, JSON.stringify(paths), String(n), data], { maxBuffer: 256 << 20 }, (err, out, errOut) => {
       if (err) rej(new Error(`writer failed: ${errOut || err.message}`));
       else res(JSON.parse(out) as number[]);
     });
@@ -65,35 +69,58 @@ try {
   }
   const upMs = Date.now() - t0;
 
+  // 100 mdevs through the FUSE mount, like a management tool would create them.
+  const S = join(r1, 'sys');
+  const T = `${S}/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough`;
+  const t1 = Date.now();
+  const script: string[] = [];
+  for (let i = 0; i < MDEVS; i++) script.push(`echo ${uuid(i)} > ${T}/create && echo ${i} > ${S}/devices/vfio_ap/matrix/${uuid(i)}/assign_domain`);
+  // Adapter 5's queues reserved for vfio_ap (256 queues rebind), as assignment requires.
+  script.unshift(`echo -5 > ${S}/bus/ap/apmask`);
+  await new Promise<void>((res, rej) =>
+    execFile('bash', ['-ec', script.join('\n')], (err, _o, e) => (err ? rej(new Error(`mdev setup failed: ${e || err.message}`)) : res())),
+  );
+  const setupMs = Date.now() - t1;
+  // assign_adapter of an adapter already assigned returns at once, so the writer
+  // alternates assign_adapter and unassign_adapter: every assign does the full work.
+  const rels = [`devices/vfio_ap/matrix/${uuid(0)}/assign_adapter`, `devices/vfio_ap/matrix/${uuid(0)}/unassign_adapter`];
+
   const fsImpl = new StaticFs();
-  fsImpl.addFile('bus/ap/aqmask', `0x${'f'.repeat(64)}\n`, 0o644);
+  for (const rel of rels) fsImpl.addFile(rel, '', 0o200);
   mkdirSync(join(r2, 'sys'));
   session = await FuseSession.mount(join(r2, 'sys'), fsImpl, { subtype: 'apsim-bench' });
 
-  const live = join(r1, 'sys/bus/ap/aqmask');
-  const noop = join(r2, 'sys/bus/ap/aqmask');
+  const live = rels.map((rel) => join(r1, 'sys', rel));
+  const noop = rels.map((rel) => join(r2, 'sys', rel));
   // Warm-up (JIT, dentry paths), then alternate rounds to cancel drift.
-  await writer(live, 200, '+0\n');
-  await writer(noop, 200, '+0\n');
+  await writer(live, 200, '5\n');
+  await writer(noop, 200, '5\n');
   const a: number[] = [];
   const b: number[] = [];
   for (let i = 0; i < ROUNDS; i++) {
-    a.push(...(await writer(live, N / ROUNDS, '+0\n')));
-    b.push(...(await writer(noop, N / ROUNDS, '+0\n')));
+    a.push(...(await writer(live, N / ROUNDS, '5\n')));
+    b.push(...(await writer(noop, N / ROUNDS, '5\n')));
   }
   const status = await (await fetch(`http://127.0.0.1:${/API http:\/\/127\.0\.0\.1:(\d+)/.exec(dout)![1]}/status`)).json() as { state: { journal_seq: number }; machine: { queues: number } };
-  const sysfsMed = pct(a, 50);
-  const noopMed = pct(b, 50);
+  // Even writes are assign_adapter, odd ones unassign_adapter.
+  const assign = a.filter((_, i) => i % 2 === 0);
+  const unassign = a.filter((_, i) => i % 2 === 1);
+  const noopAssign = b.filter((_, i) => i % 2 === 0);
+  const sysfsMed = pct(assign, 50);
+  const noopMed = pct(noopAssign, 50);
   const result = {
     benchmark: 'live',
     node: process.version,
     profile: 'maximal',
     queues: status.machine.queues,
-    operation: "open(O_WRONLY|O_TRUNC) + write('+0\\n') + close, /sys/bus/ap/aqmask (changes nothing; journaled)",
-    iterations: a.length,
+    operation: "open(O_WRONLY|O_TRUNC) + write('5\\n') + close, /sys/devices/vfio_ap/matrix/<mdev 0>/assign_adapter (vfio_ap store: validate against 99 other mdevs, link, filter; journaled), alternating with unassign_adapter",
+    mdevs: MDEVS,
+    mdev_setup_ms: setupMs,
+    iterations: assign.length,
     up_ms: upMs,
-    sysfs_write_us: { p50: round(sysfsMed), p90: round(pct(a, 90)), p99: round(pct(a, 99)) },
-    noop_fuse_write_us: { p50: round(noopMed), p90: round(pct(b, 90)), p99: round(pct(b, 99)) },
+    sysfs_write_us: { p50: round(sysfsMed), p90: round(pct(assign, 90)), p99: round(pct(assign, 99)) },
+    unassign_write_us: { p50: round(pct(unassign, 50)), p90: round(pct(unassign, 90)), p99: round(pct(unassign, 99)) },
+    noop_fuse_write_us: { p50: round(noopMed), p90: round(pct(noopAssign, 90)), p99: round(pct(noopAssign, 99)) },
     ratio_p50: round(sysfsMed / noopMed),
     journal_entries: status.state.journal_seq,
     noop_writes_seen: fsImpl.writeCount,

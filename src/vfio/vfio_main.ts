@@ -12,7 +12,7 @@
 //     fix of seed 001), so a driver's put in close_device is never the last one and VM
 //     destruction (which calls vfio_file_set_kvm(NULL) → group lock) never runs under it.
 //     (Linux ≥ 6.5 instead guards group.kvm with a separate kvm_ref_lock spinlock; same effect.)
-//   Both steps are *pieces* (VfioPieces) so the checker can substitute the 2022 design, in which
+//   Both steps form one *piece* (VfioPieces.kvm_ref) so the checker can substitute the 2022 design, in which
 //   VFIO took no reference and the driver's own put in close_device could be the final one.
 import { E, type KGen, type Kernel, type Mutex, type OpToken, type WaitQueue, type Kref } from '../kernel/index.js';
 import { class_register, type Class, type Device, type DriverCore } from '../base/index.js';
@@ -23,18 +23,20 @@ import { vfio_device_remove_group, vfio_device_set_group, vfio_group_use_contain
 
 // ---------------------------------------------------------------- pieces
 
-/** Replaceable steps of VFIO core's KVM handling (mutants plug in here). */
+/**
+ * Replaceable piece of VFIO core's KVM handling (mutants plug in here): who holds a KVM
+ * reference across the open/close window. One piece, because the get at the first open and the
+ * put after the last close only make sense as a pair.
+ */
 export interface VfioPieces {
   /**
-   * First open, group lock and device set lock held, group.kvm non-null: give the device its VM
-   * (device.kvm) for open_device.
+   * 'vfio-safe' (default, >= 2023): at the first open (group lock and device set lock held) VFIO
+   * takes its own reference with kvm_get_kvm_safe(); after the last close it drops it with no
+   * VFIO lock held. 'none' (2022 design): `device->kvm = group->kvm` without a reference; the
+   * driver's own kvm_get_kvm in open_device races VM destruction (seed 000) and its put in
+   * close_device can be the last one, under the group lock (seed 001).
    */
-  vfio_device_get_kvm(device: VfioDevice, kvm: Kvm): KGen<void>;
-  /**
-   * After the last close (or a failed first open): drop what get took. Called with no VFIO lock
-   * held; device.kvm is already null.
-   */
-  vfio_device_put_kvm(device: VfioDevice, kvm: Kvm): KGen<void>;
+  kvm_ref: 'vfio-safe' | 'none';
 }
 
 /** Default (≥ 2023): VFIO's own safe reference. */
@@ -60,16 +62,16 @@ export function* vfio_device_get_kvm_raw(device: VfioDevice, kvm: Kvm): KGen<voi
 /** 2022 design: nothing to put (VFIO held no reference). */
 export function* vfio_device_put_kvm_none(_device: VfioDevice, _kvm: Kvm): KGen<void> {}
 
-export const defaultVfioPieces: VfioPieces = Object.freeze({
-  vfio_device_get_kvm: vfio_device_get_kvm_safe,
-  vfio_device_put_kvm: vfio_device_put_kvm,
-});
+/** The get/put pair of each kvm_ref choice. */
+const kvmRefSteps = {
+  'vfio-safe': { get: vfio_device_get_kvm_safe, put: vfio_device_put_kvm },
+  none: { get: vfio_device_get_kvm_raw, put: vfio_device_put_kvm_none },
+} as const;
+
+export const defaultVfioPieces: VfioPieces = Object.freeze({ kvm_ref: 'vfio-safe' });
 
 /** The 2022 (pre-seed-001-fix) pieces, for the checker and tests. */
-export const historicalVfioPieces: VfioPieces = Object.freeze({
-  vfio_device_get_kvm: vfio_device_get_kvm_raw,
-  vfio_device_put_kvm: vfio_device_put_kvm_none,
-});
+export const historicalVfioPieces: VfioPieces = Object.freeze({ kvm_ref: 'none' });
 
 // ---------------------------------------------------------------- the module
 
@@ -383,7 +385,7 @@ function* __vfio_df_group_open(df: VfioDeviceFile): KGen<number> {
   }
   yield k.mutex_lock(device.dev_set!.lock);
   // Before the first open, take the VM associated with the group (if any).
-  if (device.open_count === 0 && group.kvm) yield* vfio.pieces.vfio_device_get_kvm(device, group.kvm);
+  if (device.open_count === 0 && group.kvm) yield* kvmRefSteps[vfio.pieces.kvm_ref].get(device, group.kvm);
   const ret: number = yield* vfio_df_open(df);
   let put: Kvm | null = null;
   if (device.open_count === 0 && device.kvm) {
@@ -392,7 +394,7 @@ function* __vfio_df_group_open(df: VfioDeviceFile): KGen<number> {
   }
   yield k.mutex_unlock(device.dev_set!.lock);
   yield k.mutex_unlock(group.group_lock);
-  if (put) yield* vfio.pieces.vfio_device_put_kvm(device, put);
+  if (put) yield* kvmRefSteps[vfio.pieces.kvm_ref].put(device, put);
   return ret;
 }
 
@@ -416,7 +418,7 @@ function* __vfio_df_group_close(df: VfioDeviceFile): KGen<void> {
   }
   yield k.mutex_unlock(device.dev_set!.lock);
   yield k.mutex_unlock(group.group_lock);
-  if (put) yield* vfio.pieces.vfio_device_put_kvm(device, put);
+  if (put) yield* kvmRefSteps[vfio.pieces.kvm_ref].put(device, put);
 }
 
 /** vfio_device_fops */

@@ -1,9 +1,11 @@
-// The built-in scenario library. vfio_ap scenarios join here when src/vfio_ap lands.
+// The built-in scenario library: synthetic locks5, the AP bus with a stand-in driver, vfio_ap.
 import { registerScenario, getScenario } from '../scenario.js';
 import { locks5 } from './locks5.js';
 import { apScenarios } from './ap.js';
+import { vfioApScenarios } from './vfio_ap.js';
 
 export { locks5, defaultLocks5Pieces, type Locks5Pieces } from './locks5.js';
+export { vfioApScenarios, vaOps, vaScenario, bootVfioAp, BareVfioUser, type VaWorld, type VaOp, type VfioApSetup, type UserB } from './vfio_ap.js';
 export { apScenarios, apOps, ApStub, defaultApStubPieces, type ApStubPieces, type ApOp } from './ap.js';
 
 let done = false;
@@ -13,4 +15,5 @@ export function registerBuiltins(): void {
   done = true;
   if (!getScenario('locks5')) registerScenario(locks5());
   for (const s of apScenarios()) registerScenario(s);
+  for (const s of vfioApScenarios()) registerScenario(s);
 }

@@ -1619,7 +1619,12 @@ export class Kernel implements PickContext {
     else if (op === Op.START) desc = 'start';
     else if (op === Op.SLEEP) desc = 'msleep';
     else if (op === Op.JOIN) desc += `(${(t.obj as Task).name})`;
-    else if (o && typeof o === 'object') desc += `(${o.cls?.name ?? o.name ?? ''})`;
+    else if (o && typeof o === 'object') {
+      // The trace only observes: touching a freed (poisoned) object here would
+      // report a use-after-free the model never made.
+      const freed = this.lifetime.metaOf(o)?.free ? this.lifetime.metaOf(o) : undefined;
+      desc += freed ? `(freed ${freed.type} ${freed.addr})` : `(${o.cls?.name ?? o.name ?? ''})`;
+    }
     let res = '';
     if (!proceeded) res = ' = blocked';
     else if (t.resumeError !== undefined) res = ' = error';

@@ -94,16 +94,15 @@ test('replay tokens round-trip (property)', () => {
   assert.throws(() => decodeToken(encodeToken({ scenario: 'x', config: 1, strategy: 's', seed: 1, execution: 0, mutant: '', choices: [1] }) + 'AA'), /invalid replay token/);
 });
 
-test('every registered mutant is found by its scenarios with the default strategy within 1 s', () => {
-  assert.ok(listMutants().length >= 3);
+// Time to detection is a benchmark figure (bench/check.ts); the test bounds executions.
+test('every registered mutant is found by its scenarios with the default strategy within 10 executions', () => {
+  assert.ok(listMutants().length >= 11);
   for (const m of listMutants()) {
     for (const name of m.scenarios) {
       const s = getScenario(name)!;
-      const t0 = process.hrtime.bigint();
       const r = runCampaign({ scenario: s, strategy: 'portfolio', seed: 1, executions: s.executions ?? 2000, mutant: m.name });
-      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       assert.ok(r.failure, `${m.name} survived ${name}`);
-      assert.ok(ms < 1000, `${m.name}: ${ms} ms`);
+      assert.ok(r.coverage.executions <= 10, `${m.name}: ${r.coverage.executions} executions`);
     }
   }
 });

@@ -1,13 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { main } from '../../src/cli/main.js';
-
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(['check', ...args], (s) => (out += s), (s) => (err += s));
-  return { code, out, err };
-}
+import { assertMutantReplays, checkCli as cli } from './helpers.js';
 
 test('apsim check: usage errors exit 2 with a message and the usage', async () => {
   for (const args of [
@@ -40,13 +33,7 @@ test('apsim check --list-mutants: one per line, name first', async () => {
 });
 
 test('apsim check --mutant finds it and exits 1; --replay reproduces the report byte for byte', async () => {
-  const r = await cli('--mutant', 'seed003-assign-guests-first');
-  assert.equal(r.code, 1);
-  const report = r.out.slice(r.out.indexOf('apsim check: '));
-  const token = /--replay (apsim1-[A-Za-z0-9_-]+)/.exec(report)![1]!;
-  const again = await cli('--replay', token);
-  assert.equal(again.code, 1);
-  assert.equal(again.out, report);
+  await assertMutantReplays('seed003-assign-guests-first');
 });
 
 test('apsim check on a clean scenario exits 0; --json prints one object', async () => {

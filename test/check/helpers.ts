@@ -2,7 +2,9 @@
 // a few mutexes; the world logs the order in which each lock was acquired.
 import type { KGen, Mutex } from '../../src/kernel/index.js';
 import { Lockdep } from '../../src/kernel/index.js';
+import assert from 'node:assert/strict';
 import { runExecution, type Explorer, type Scenario, type World } from '../../src/check/index.js';
+import { main } from '../../src/cli/main.js';
 
 export interface LockWorld extends World {
   readonly locks: Mutex[];
@@ -61,4 +63,23 @@ export function exhaust(s: Scenario<LockWorld>, ex: Explorer, max = 1_000_000): 
     classes.add(JSON.stringify(per) + r.status);
   }
   return { executions, redundant, classes };
+}
+
+/** `apsim check ARGS` in-process: exit code and the captured stdout/stderr. */
+export async function checkCli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await main(['check', ...args], (s) => (out += s), (s) => (err += s));
+  return { code, out, err };
+}
+
+/** `apsim check --mutant NAME` fails (exit 1) and its --replay token reproduces the report byte for byte. */
+export async function assertMutantReplays(mutant: string): Promise<void> {
+  const r = await checkCli('--mutant', mutant);
+  assert.equal(r.code, 1);
+  const report = r.out.slice(r.out.indexOf('apsim check: '));
+  const token = /--replay (apsim1-[A-Za-z0-9_-]+)/.exec(report)![1]!;
+  const again = await checkCli('--replay', token);
+  assert.equal(again.code, 1);
+  assert.equal(again.out, report);
 }

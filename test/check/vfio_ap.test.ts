@@ -1,16 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { main } from '../../src/cli/main.js';
+import { assertMutantReplays, checkCli as cli } from './helpers.js';
 import { getScenario, listScenarios, registerBuiltins, runCampaign } from '../../src/check/index.js';
 
 registerBuiltins();
-
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(['check', ...args], (s) => (out += s), (s) => (err += s));
-  return { code, out, err };
-}
 
 const vfioApMutants: Record<string, RegExp> = {
   'seed000-kvm-ref-after-notifier': /refcount|use-after-free|I5: .*not referenced by both VFIO and the driver/,
@@ -32,13 +25,7 @@ test('every vfio_ap mutant is found by apsim check --mutant (exit 1) with the ex
 });
 
 test('a vfio_ap mutant report replays byte for byte', async () => {
-  const r = await cli('--mutant', 'seed004-v3-remove-ebusy-leak');
-  assert.equal(r.code, 1);
-  const report = r.out.slice(r.out.indexOf('apsim check: '));
-  const token = /--replay (apsim1-[A-Za-z0-9_-]+)/.exec(report)![1]!;
-  const again = await cli('--replay', token);
-  assert.equal(again.code, 1);
-  assert.equal(again.out, report);
+  await assertMutantReplays('seed004-v3-remove-ebusy-leak');
 });
 
 test('seed 003: lockdep reports the inversion in execution 1', () => {

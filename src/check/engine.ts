@@ -4,7 +4,7 @@
 // renders a report with a replay token.
 import { Lockdep, type Bug } from '../kernel/index.js';
 import type { AnyScenario, PieceOverrides } from './scenario.js';
-import { runExecution, primaryBug, type ExecResult } from './execution.js';
+import { runExecution, primaryBug, SetupCache, type ExecResult } from './execution.js';
 import { makeExplorer, ReplayExplorer, DfsExplorer, type Explorer, type StrategyName } from './strategies/index.js';
 import { encodeToken, fnv1a, type ReplayToken } from './token.js';
 import { getMutant, mutantPieces } from './mutants.js';
@@ -33,6 +33,11 @@ export interface CampaignOptions {
   readonly minimise?: boolean;
   /** Code version folded into the config hash (the CLI passes the package version). */
   readonly codeVersion?: string;
+  /**
+   * Boot once and restore the world from a snapshot before each later execution
+   * (default true); false boots every execution from scratch (--fresh-setup).
+   */
+  readonly snapshot?: boolean;
 }
 
 export interface Coverage {
@@ -75,7 +80,8 @@ export function configHash(scenario: AnyScenario, profile: string, mutant: strin
   return fnv1a([CHECK_VERSION, codeVersion, scenario.name, scenario.profile ?? profile, scenario.maxSteps ?? '', scenario.leakCheck ? 'leak' : '', mutant].join('\u0000'));
 }
 
-function piecesFor(mutant: string | undefined): PieceOverrides {
+/** The piece overrides of a registered mutant (none for no mutant). */
+export function piecesFor(mutant: string | undefined): PieceOverrides {
   if (!mutant) return {};
   const m = getMutant(mutant);
   if (!m) throw new Error(`unknown mutant "${mutant}" (apsim check --list-mutants)`);
@@ -95,6 +101,8 @@ export function runCampaign(o: CampaignOptions): CampaignResult {
     explorer.calibrate(r.steps, r.taskNames.length);
   }
   const from = o.from ?? 0;
+  // Boot once, restore the booted world before every later execution.
+  const setupCache = o.snapshot === false ? undefined : new SetupCache();
   let failure: Failure | null = null;
   let complete = false;
   for (let i = from; i < from + o.executions; i++) {
@@ -102,7 +110,7 @@ export function runCampaign(o: CampaignOptions): CampaignResult {
       complete = true;
       break;
     }
-    const r = runExecution({ scenario: o.scenario, pieces, profile, explorer, lockdep });
+    const r = runExecution({ scenario: o.scenario, pieces, profile, explorer, lockdep, setupCache });
     cov.executions++;
     cov.steps += r.steps;
     if (r.status === 'redundant') cov.redundant++;

@@ -11,7 +11,7 @@ import {
   type Strategy,
   type Task,
 } from '../kernel/index.js';
-import { ReplayDivergence } from '../kernel/index.js';
+import { ReplayDivergence, WorldSnapshot } from '../kernel/index.js';
 import { makeEnv, type AnyScenario, type PieceOverrides, type TaskResult, type World } from './scenario.js';
 import { Redundant, isPreemption, type Explorer } from './strategies/explorer.js';
 
@@ -27,6 +27,22 @@ export interface ExecOptions {
   readonly continueAfterBug?: boolean;
   /** Record held locks per step (for involvedTasks). */
   readonly record?: boolean;
+  /**
+   * The campaign's setup cache: the first execution boots and captures the world
+   * after setup; later ones restore it in place instead of booting (same scenario,
+   * profile, pieces and lockdep for every execution that shares the cache).
+   */
+  readonly setupCache?: SetupCache;
+}
+
+/** A world booted once per campaign and restored before each execution (see WorldSnapshot). */
+export class SetupCache {
+  world: World | null = null;
+  snapshot: WorldSnapshot | null = null;
+  /** Why the world could not be captured (then every execution boots). */
+  unusable: string | null = null;
+  /** Executions that ran on a restored world. */
+  restores = 0;
 }
 
 export type ExecStatus = 'done' | 'deadlock' | 'bug' | 'livelock' | 'redundant' | 'idle';
@@ -115,14 +131,32 @@ export function runExecution(o: ExecOptions): ExecResult {
     stopOnBug: !o.continueAfterBug,
     ...(o.scenario.maxSteps ? { maxSteps: o.scenario.maxSteps } : {}),
   };
-  const env = makeEnv(kernelOpts, o.scenario.profile ?? o.profile, o.pieces);
-  const w = o.scenario.setup(env) as World;
+  const cache = o.setupCache;
+  let w: World;
+  if (cache?.snapshot) {
+    cache.snapshot.restore();
+    cache.restores++;
+    w = cache.world!;
+    w.k.rebind(kernelOpts);
+  } else {
+    const env = makeEnv(kernelOpts, o.scenario.profile ?? o.profile, o.pieces);
+    w = o.scenario.setup(env) as World;
+    const k0 = w.k;
+    if (k0.bugs.length > 0) throw new Error(`scenario ${o.scenario.name}: setup reported a bug:\n${k0.bugs[0]!.text}`);
+    // Objects that exist before the explored phase are not leaks of it.
+    if (o.scenario.leakCheck) for (const [obj] of k0.lifetime.liveObjects()) k0.kmemleak_not_leak(obj);
+    if (cache && cache.unusable === null) {
+      // Suspended generators cannot be rolled back: only a quiescent world is captured.
+      if (k0.liveTasks().length > 0) cache.unusable = `setup left tasks running: ${k0.liveTasks().map((t) => t.name).join(', ')}`;
+      else {
+        cache.snapshot = WorldSnapshot.capture([w], new Set<object>([ctl, o.explorer, o.lockdep]));
+        cache.world = w;
+      }
+    }
+  }
   const k = w.k;
-  if (k.bugs.length > 0) throw new Error(`scenario ${o.scenario.name}: setup reported a bug:\n${k.bugs[0]!.text}`);
   const traceBase = k.trace.length;
   const bugBase = k.bugs.length;
-  // Objects that exist before the explored phase are not leaks of it.
-  if (o.scenario.leakCheck) for (const [obj] of k.lifetime.liveObjects()) k.kmemleak_not_leak(obj);
   ctl.k = k;
   ctl.base = k.steps;
   ctl.running = true;

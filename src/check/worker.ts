@@ -23,6 +23,7 @@ const r = runCampaign({
   mutant: job.mutant,
   profile: job.profile,
   codeVersion: job.codeVersion,
+  snapshot: job.snapshot,
   shouldStop: job.deadline ? () => clock.timeOrigin + clock.now() > job.deadline : undefined,
 });
 parentPort!.postMessage(r);

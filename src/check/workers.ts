@@ -21,6 +21,8 @@ export interface WorkerJob {
   readonly codeVersion?: string;
   /** Absolute wall-clock deadline (ms since epoch) or 0. */
   readonly deadline: number;
+  /** Restore the post-setup world snapshot (default) or boot every execution. */
+  readonly snapshot?: boolean;
 }
 
 export type WorkerResult = Omit<CampaignResult, 'failure'> & { failure: (NonNullable<CampaignResult['failure']>) | null };

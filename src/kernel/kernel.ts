@@ -97,7 +97,7 @@ export class Kernel implements PickContext {
   /** Virtual time in nanoseconds. */
   private nowNs = 0;
   readonly timeMode: TimeMode;
-  readonly strategy: Strategy;
+  strategy: Strategy;
   readonly lockdep: Lockdep;
   private readonly ld: boolean;
   readonly lifetime = new Lifetime();
@@ -124,10 +124,10 @@ export class Kernel implements PickContext {
   readonly choices: number[] = [];
   readonly bugs: Bug[] = [];
   status: RunStatus = RunStatus.RUNNING;
-  private readonly maxSteps: number;
-  private readonly stopOnBug: boolean;
+  private maxSteps: number;
+  private stopOnBug: boolean;
   private readonly throwOnBug: boolean;
-  private readonly tracing: boolean;
+  private tracing: boolean;
   readonly trace: string[] = [];
   private readonly timers: Timer[] = [];
   private timerSeq = 0;
@@ -138,7 +138,7 @@ export class Kernel implements PickContext {
   private workerSeq = 0;
   /** Observers of task exits (the live host uses this to complete sysfs writes). */
   private readonly exitHooks = new Map<Task, Array<(t: Task) => void>>();
-  private readonly onStep: ((t: Task) => void) | null;
+  private onStep: ((t: Task) => void) | null;
 
   constructor(opts: KernelOptions = {}) {
     this.strategy = opts.strategy ?? new FirstComeStrategy();
@@ -157,6 +157,22 @@ export class Kernel implements PickContext {
     this.log = opts.printk ?? new PrintkRing();
     this.onStep = opts.onStep ?? null;
     this.lifetime.onUseAfterFree = (m, prop, write) => this.useAfterFree(m, prop, write);
+    this.lockdep.onReport = (r) => this.lockdepReport(r);
+  }
+
+  /**
+   * New per-execution options for a kernel whose world was restored from a snapshot
+   * (WorldSnapshot): the scheduling strategy, step hook, tracing and bug policy of
+   * the next execution. The lockdep graph must be the one the world was booted with.
+   */
+  rebind(opts: Pick<KernelOptions, 'strategy' | 'onStep' | 'trace' | 'stopOnBug' | 'maxSteps' | 'lockdep'>): void {
+    if (opts.lockdep instanceof Lockdep && opts.lockdep !== this.lockdep) throw new Error('Kernel.rebind: a restored world keeps its lockdep');
+    this.strategy = opts.strategy ?? new FirstComeStrategy();
+    this.strategy.begin?.();
+    this.tracing = opts.trace ?? false;
+    this.maxSteps = opts.maxSteps ?? 10_000_000;
+    this.stopOnBug = opts.stopOnBug ?? true;
+    this.onStep = opts.onStep ?? null;
     this.lockdep.onReport = (r) => this.lockdepReport(r);
   }
 

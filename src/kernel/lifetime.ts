@@ -86,9 +86,10 @@ export class Lifetime {
       });
     }
     // Methods live on the prototype: route every lookup that misses the object
-    // through a trap that reports.
-    const proto = Object.getPrototypeOf(obj) as object | null;
-    if (proto && proto !== Object.prototype) {
+    // through a trap that reports. Always swapped (plain objects too): a changed
+    // prototype is how a world snapshot recognises a poisoned object.
+    const proto = (Object.getPrototypeOf(obj) as object | null) ?? Object.create(null);
+    {
       const trap = new Proxy(proto, {
         get(target, prop, receiver) {
           if (typeof prop === 'symbol' || prop === 'constructor') return Reflect.get(target, prop, receiver);

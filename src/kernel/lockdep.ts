@@ -13,6 +13,7 @@
 // - A chain cache (a trie over held-lock stacks) validates each distinct stack once.
 // - Unlike the kernel, lockdep never switches itself off: reports are deduplicated
 //   by cycle.
+import { markShared } from './snapshot.js';
 import type { Task, HeldLock } from './task.js';
 
 /** Edge type bits: first letter = how the earlier lock is held, second = the later. */
@@ -435,3 +436,10 @@ function backtrace(t: Task, call: string, release: string): string[] {
     ...frames({ comm: t.comm, pid: t.pid, call, ops: t.ops }),
   ];
 }
+
+// The dependency graph is kept across all executions of a campaign: world snapshots
+// (snapshot.ts) must neither save nor roll it back.
+markShared(Lockdep);
+markShared(LockClass);
+markShared(Dep);
+markShared(ChainNode);

@@ -82,6 +82,8 @@ export class KvmHost {
   readonly pieces: KvmPieces;
   /** @internal next VM number (names, fake addresses). */
   vmSeq = 0;
+  /** @internal next default QEMU process name (guestN) on this host. */
+  qemuSeq = 0;
 
   constructor(
     readonly k: Kernel,

@@ -130,8 +130,6 @@ export const CHSC_SEI_CC_AP_CFG_CHG = 3;
 const CHSC_SEI_NT0_RES_LEN = 12;
 const CHSC_SEI_FLAG_PENDING = 0x80;
 
-let qemuSeq = 0;
-
 /** A qemu-system-s390x process. */
 export class Qemu {
   readonly k: Kernel;
@@ -158,7 +156,7 @@ export class Qemu {
     readonly opts: QemuOptions = {},
   ) {
     this.k = env.k;
-    this.name = opts.name ?? `guest${qemuSeq++}`;
+    this.name = opts.name ?? `guest${env.kvm.qemuSeq++}`;
     this.files = new Files(`qemu-system-s390x ${this.name}`);
     this.guest = opts.guest === false ? null : new GuestApBus(this, opts.guest ?? {});
   }

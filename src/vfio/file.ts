@@ -5,7 +5,7 @@
 // A process (QEMU) owns one Files table; each of its tasks is bound to it with
 // task_set_files() so that a driver's ioctl callback, running in that task, sees the caller's
 // descriptors exactly as current->files does in Linux.
-import { E, type KGen, type Kernel, type Task } from '../kernel/index.js';
+import { E, SideTable, type KGen, type Kernel, type Task } from '../kernel/index.js';
 
 /** struct file_operations, the parts used. */
 export interface FileOps<F extends KFile = KFile> {
@@ -42,7 +42,7 @@ export function* fput(k: Kernel, f: KFile): KGen<void> {
   if (f.f_op.release) yield* k.fn(`${f.f_op.name} release`, f.f_op.release(k, f));
 }
 
-const taskWork = new WeakMap<Task, KFile[]>();
+const taskWork = new SideTable<Task, KFile[]>('taskWork');
 
 /**
  * fput() from kernel code holding locks: like Linux (task_work), the release of the last
@@ -105,7 +105,7 @@ export class Files {
   }
 }
 
-const taskFiles = new WeakMap<Task, Files>();
+const taskFiles = new SideTable<Task, Files>('taskFiles');
 
 /** Binds a task to its process' fd table (what clone(CLONE_FILES) shares). */
 export function task_set_files(t: Task, files: Files): void {

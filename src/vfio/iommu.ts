@@ -2,7 +2,7 @@
 // devices/<dev> links, `name`, `reserved_regions` and `type`, and the `iommu_group` link in each
 // member device's directory. VFIO's emulated-IOMMU devices (mdevs) get a fresh group each
 // (vfio_noiommu_group_alloc, named "vfio-noiommu"); libvirt and mdevctl require the link.
-import { E, Errno, type KGen, type Kernel } from '../kernel/index.js';
+import { E, Errno, SideTable, type KGen, type Kernel } from '../kernel/index.js';
 import type { Device, DriverCore } from '../base/index.js';
 import { kobj_ktype, type AttrOps, type KDir } from '../sysfs/index.js';
 
@@ -28,7 +28,7 @@ export class IommuCore {
   }
 }
 
-const iommuCores = new WeakMap<DriverCore, IommuCore>();
+const iommuCores = new SideTable<DriverCore, IommuCore>('iommuCores');
 
 /** The iommu core of this driver core (iommu_init at first use). */
 export function iommu_core(core: DriverCore): IommuCore {
@@ -85,7 +85,7 @@ const iommu_group_attr_type: AttrOps<IommuGroup> = {
   },
 };
 
-const deviceGroups = new WeakMap<Device, IommuGroup>();
+const deviceGroups = new SideTable<Device, IommuGroup>('deviceGroups');
 
 /** iommu_group_alloc() */
 export function iommu_group_alloc(core: DriverCore): IommuGroup {

@@ -8,7 +8,7 @@
 //   <parent>/<uuid>/{remove,mdev_type -> ../mdev_supported_types/<drv>-<type>,subsystem,driver,
 //       iommu_group,uevent,...}
 //   /sys/bus/mdev/devices/<uuid>, /sys/bus/mdev/drivers/<driver>/, /sys/class/mdev_bus/<parent>
-import { E, type KGen, type Kernel, type Mutex, type RwSemaphore } from '../kernel/index.js';
+import { E, SideTable, type KGen, type Kernel, type Mutex, type RwSemaphore } from '../kernel/index.js';
 import {
   Device,
   bus_register,
@@ -136,8 +136,8 @@ export class MdevDevice {
   }
 }
 
-const mdevOfDev = new WeakMap<Device, MdevDevice>();
-const mdevDriverOf = new WeakMap<DeviceDriver, MdevDriver>();
+const mdevOfDev = new SideTable<Device, MdevDevice>('mdevOfDev');
+const mdevDriverOf = new SideTable<DeviceDriver, MdevDriver>('mdevDriverOf');
 
 /** to_mdev_device() */
 export function to_mdev_device(dev: Device): MdevDevice {

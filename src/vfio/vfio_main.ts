@@ -14,7 +14,7 @@
 //     (Linux ≥ 6.5 instead guards group.kvm with a separate kvm_ref_lock spinlock; same effect.)
 //   Both steps form one *piece* (VfioPieces.kvm_ref) so the checker can substitute the 2022 design, in which
 //   VFIO took no reference and the driver's own put in close_device could be the final one.
-import { E, type KGen, type Kernel, type Mutex, type OpToken, type WaitQueue, type Kref } from '../kernel/index.js';
+import { E, SideTable, type KGen, type Kernel, type Mutex, type OpToken, type WaitQueue, type Kref } from '../kernel/index.js';
 import { class_register, type Class, type Device, type DriverCore } from '../base/index.js';
 import { kvm_get_kvm_safe, kvm_put_kvm, type Kvm } from '../kvm/index.js';
 import { KFile, fput_deferred, type FileOps } from './file.js';
@@ -206,7 +206,7 @@ function* vfio_device_release(vdev: VfioDevice): KGen<void> {
 }
 
 /** vfio_assign_device_set(): devices sharing `key` share one open/close lock. */
-const devSets = new WeakMap<object, VfioDeviceSet>();
+const devSets = new SideTable<object, VfioDeviceSet>('devSets');
 export function vfio_assign_device_set(device: VfioDevice, key: object): void {
   let ds = devSets.get(key);
   if (!ds) devSets.set(key, (ds = { lock: device.vfio.k.mutex_init('&dev_set->lock'), device_list: [] }));

@@ -46,3 +46,16 @@ test('apsim check on a clean scenario exits 0; --json prints one object', async 
   assert.equal(e.code, 0);
   assert.match(e.out, /complete \(proven\)/);
 });
+
+test('apsim check --fresh-setup boots every execution and reports exactly what the snapshot run reports', async () => {
+  const args = ['--scenario', 'vfio-ap:assign-vs-apmask', '--executions', '30', '--json'];
+  const a = await cli(...args);
+  const b = await cli(...args, '--fresh-setup');
+  assert.equal(a.code, 0);
+  assert.equal(b.code, 0);
+  assert.deepEqual(JSON.parse(b.out), JSON.parse(a.out));
+  const m = await cli('--mutant', 'seed003-in-use-blocking-abba', '--fresh-setup', '--json');
+  const n = await cli('--mutant', 'seed003-in-use-blocking-abba', '--json');
+  assert.equal(m.code, 1);
+  assert.equal(m.out, n.out);
+});

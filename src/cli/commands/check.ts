@@ -26,6 +26,7 @@ import { runInWorker, splitRange, mergeResults, type WorkerResult } from '../../
 const USAGE = `usage: apsim check [--scenario NAME|FILE] [--strategy ${STRATEGIES.join('|')}] [--seed N]
                    [--executions N | --time SEC] [--mutant NAME] [--list-mutants] [--list-scenarios]
                    [--replay TOKEN] [--json] [--workers N] [--shard i/n] [--exhaustive]
+                   [--fresh-setup]
 `;
 
 class Usage extends Error {}
@@ -44,10 +45,12 @@ interface Opts {
   workers: number;
   shard?: [number, number];
   exhaustive: boolean;
+  /** Boot every execution instead of restoring the post-setup world snapshot. */
+  freshSetup: boolean;
 }
 
 function parse(args: string[]): Opts {
-  const o: Opts = { seed: 1, listMutants: false, listScenarios: false, json: false, workers: 1, exhaustive: false };
+  const o: Opts = { seed: 1, listMutants: false, listScenarios: false, json: false, workers: 1, exhaustive: false, freshSetup: false };
   const int = (flag: string, v: string | undefined, min: number): number => {
     if (v === undefined || !/^\d+$/.test(v) || Number(v) < min || !Number.isSafeInteger(Number(v))) throw new Usage(`${flag} needs an integer >= ${min}`);
     return Number(v);
@@ -91,6 +94,7 @@ function parse(args: string[]): Opts {
         break;
       }
       case '--exhaustive': o.exhaustive = true; break;
+      case '--fresh-setup': o.freshSetup = true; break;
       default:
         throw new Usage(`unknown option '${a}'`);
     }
@@ -156,7 +160,7 @@ async function runOne(o: Opts, io: CliIo, s: AnyScenario, module: string | undef
   try {
     if (o.workers > 1) {
       const jobs = splitRange(from, executions, o.workers).map(([lo, n]) =>
-        runInWorker({ scenario: s.name, module, strategy, seed: o.seed, from: lo, executions: n, mutant, codeVersion: version(), deadline }),
+        runInWorker({ scenario: s.name, module, strategy, seed: o.seed, from: lo, executions: n, mutant, codeVersion: version(), deadline, snapshot: !o.freshSetup }),
       );
       return mergeResults(await Promise.all(jobs));
     }
@@ -168,6 +172,7 @@ async function runOne(o: Opts, io: CliIo, s: AnyScenario, module: string | undef
       executions,
       mutant,
       codeVersion: version(),
+      snapshot: !o.freshSetup,
       shouldStop: deadline ? () => Date.now() > deadline : undefined,
       onProgress: (d) => bar.tick(d),
     });

@@ -1,0 +1,319 @@
+// World snapshots for the checker: the state of a booted world is captured once
+// after a scenario's setup and put back in place before each later execution, so
+// an execution costs its explored phase instead of a boot (snapshot fuzzers do the
+// same with VM snapshots).
+//
+// Restore is *in place*: the same objects get their saved property values, Map and
+// Set contents, array elements and prototypes back. Closures in the model (sysfs
+// ops, notifiers, timer callbacks) keep pointing at the objects they captured, and
+// those objects are exactly the restored ones — which is why this works where a copy
+// of the graph could not. Objects created after the capture become unreachable.
+//
+// What the capture cannot see, and the rules that follow from it:
+// - state held only in closure variables or module globals: model code keeps state
+//   in objects (side tables live on their key objects, see SideTable);
+// - suspended generators: the capture refuses a kernel with live tasks;
+// - objects shared by all worlds of a campaign (lockdep's graph): their classes are
+//   marked with markShared() and are neither saved nor walked.
+// Tests run every built-in scenario on fresh and on restored worlds under the same
+// schedules and compare traces and final state byte for byte.
+
+/** Instances of classes whose prototype carries this belong to the campaign, not to a world. */
+export const SNAPSHOT_SHARED: unique symbol = Symbol('apsim.snapshot.shared');
+
+/** Marks a class whose instances outlive worlds (e.g. lockdep classes): never saved or restored. */
+export function markShared(ctor: { prototype: object }): void {
+  Object.defineProperty(ctor.prototype, SNAPSHOT_SHARED, { value: true });
+}
+
+const enum Kind {
+  OBJECT = 0,
+  ARRAY = 1,
+  MAP = 2,
+  SET = 3,
+  BYTES = 4,
+}
+
+/** A property that is not a plain writable data property (accessor, read-only). */
+class Special {
+  constructor(readonly desc: PropertyDescriptor) {}
+}
+
+/** A non-writable, non-configurable data property: skipped on restore. */
+const IMMUTABLE = new Special({});
+
+interface Saved {
+  readonly obj: any;
+  readonly kind: Kind;
+  readonly proto: object | null;
+  /** OBJECT: own keys; ARRAY: extra (non-index) keys are not supported. */
+  readonly keys: (string | symbol)[];
+  /** OBJECT: values per key (Special for non-writable/accessor); ARRAY: elements; MAP: k,v,k,v; SET: values; BYTES: a copy. */
+  readonly vals: any;
+  /** OBJECT: whether some key is Special (slow path on restore). */
+  readonly special: boolean;
+  /** OBJECT: Object.keys() at capture (the cheap check that no string key came or went). */
+  readonly enumKeys: readonly string[];
+  /** OBJECT: the restore function compiled for this object's shape (fast path). */
+  readonly assign: Assign | null;
+}
+
+/** Puts saved values back into an object of one shape: (obj, values). */
+type Assign = (o: any, v: readonly unknown[]) => void;
+
+/**
+ * Restore functions by shape. A generic loop over many shapes makes every property
+ * access megamorphic; one small function per shape keeps each access site
+ * monomorphic (about 5x faster on a booted host). Code, not world state: shared.
+ */
+const assignCache = new Map<string, Assign>();
+
+function assignFor(keys: readonly (string | symbol)[], vals: readonly unknown[]): Assign {
+  const syms: symbol[] = [];
+  const sig: string[] = [];
+  const body: string[] = [];
+  for (let j = 0; j < keys.length; j++) {
+    if (vals[j] === IMMUTABLE) continue;
+    const k = keys[j]!;
+    let ref: string;
+    if (typeof k === 'symbol') {
+      ref = `o[S[${syms.length}]]`;
+      syms.push(k);
+      sig.push(`@${syms.length}`);
+    } else {
+      ref = `o[${JSON.stringify(k)}]`;
+      sig.push(JSON.stringify(k));
+    }
+    body.push(`x = v[${j}]; if (${ref} !== x) ${ref} = x;`);
+  }
+  // Symbols are distinct per side table: part of the cache key by identity.
+  const key = `${sig.join(',')}|${syms.map((x) => symbolId(x)).join(',')}`;
+  let f = assignCache.get(key);
+  if (f === undefined) {
+    // Generated from property names only (JSON-quoted); symbols are passed in.
+    const make = new Function('S', `return function restoreShape(o, v) { let x; ${body.join(' ')} };`) as (S: symbol[]) => Assign;
+    f = make(syms);
+    assignCache.set(key, f);
+  }
+  return f;
+}
+
+const symbolIds = new Map<symbol, number>();
+function symbolId(x: symbol): number {
+  let id = symbolIds.get(x);
+  if (id === undefined) symbolIds.set(x, (id = symbolIds.size));
+  return id;
+}
+
+/**
+ * Objects that got a symbol-keyed attachment (SideTable) since the last capture or
+ * restore: Object.keys() does not see symbols, so their owners say so here.
+ */
+const attached = new Set<object>();
+/** Id of the snapshot `attached` is tracking for (captured or restored last). */
+let tracking = 0;
+let snapshotIds = 0;
+
+/** Called by SideTable when it adds its key to an object. */
+export function noteAttach(obj: object): void {
+  attached.add(obj);
+}
+
+export class WorldSnapshot {
+  private readonly id = ++snapshotIds;
+  private constructor(
+    private readonly saved: Saved[],
+    /** Objects recorded (for diagnostics and tests). */
+    readonly objects: number,
+  ) {}
+
+  /**
+   * Records everything reachable from roots through own properties, array elements,
+   * Map keys/values and Set values. `skip` objects (and marked-shared ones) are left
+   * out together with what is reachable only through them. Functions are kept by
+   * reference and not walked (their captured objects are reached some other way, or
+   * are not world state).
+   */
+  static capture(roots: readonly unknown[], skip: ReadonlySet<object> = new Set()): WorldSnapshot {
+    const seen = new Set<object>();
+    const saved: Saved[] = [];
+    const stack: unknown[] = [...roots];
+    const push = (v: unknown): void => {
+      if (v !== null && typeof v === 'object' && !seen.has(v)) stack.push(v);
+    };
+    while (stack.length > 0) {
+      const o = stack.pop();
+      if (o === null || typeof o !== 'object' || seen.has(o)) continue;
+      seen.add(o);
+      if (skip.has(o) || (o as Record<symbol, unknown>)[SNAPSHOT_SHARED] === true) continue;
+      const proto = Object.getPrototypeOf(o) as object | null;
+      if (ArrayBuffer.isView(o)) {
+        if (o instanceof DataView) throw new Error('world snapshot: DataView is not supported');
+        saved.push({ obj: o, kind: Kind.BYTES, proto, keys: [], vals: (o as unknown as Uint8Array).slice(), special: false, enumKeys: [], assign: null });
+        continue;
+      }
+      if (o instanceof ArrayBuffer) throw new Error('world snapshot: a bare ArrayBuffer is not supported');
+      if (Object.isFrozen(o)) {
+        // Immutable: nothing to restore, but what it points to may change.
+        for (const k of Reflect.ownKeys(o)) {
+          const d = Object.getOwnPropertyDescriptor(o, k)!;
+          if ('value' in d) push(d.value);
+        }
+        if (o instanceof Map)
+          for (const [k, v] of o) {
+            push(k);
+            push(v);
+          }
+        else if (o instanceof Set) for (const v of o) push(v);
+        continue;
+      }
+      if (Array.isArray(o)) {
+        const vals = o.slice();
+        for (const v of vals) push(v);
+        // Holes come back as undefined; named properties on arrays are not supported.
+        if (Reflect.ownKeys(o).length > o.length + 1) throw new Error('world snapshot: arrays with extra properties are not supported');
+        saved.push({ obj: o, kind: Kind.ARRAY, proto, keys: [], vals, special: false, enumKeys: [], assign: null });
+        continue;
+      }
+      if (o instanceof Map) {
+        const vals: unknown[] = [];
+        for (const [k, v] of o) {
+          vals.push(k, v);
+          push(k);
+          push(v);
+        }
+        saved.push({ obj: o, kind: Kind.MAP, proto, keys: [], vals, special: false, enumKeys: [], assign: null });
+      } else if (o instanceof Set) {
+        const vals = [...o];
+        for (const v of vals) push(v);
+        saved.push({ obj: o, kind: Kind.SET, proto, keys: [], vals, special: false, enumKeys: [], assign: null });
+      } else if (o instanceof WeakMap || o instanceof WeakSet || o instanceof Promise) {
+        throw new Error(`world snapshot: ${o.constructor.name} state cannot be captured (keep side tables on their key objects)`);
+      }
+      // Own properties (Maps and Sets rarely have any, but a subclass may).
+      const keys = Reflect.ownKeys(o);
+      const vals: unknown[] = [];
+      let special = false;
+      for (const k of keys) {
+        const d = Object.getOwnPropertyDescriptor(o, k)!;
+        if ('value' in d && d.writable === true && d.enumerable === true && d.configurable === true) {
+          // A plain field: assignment restores it.
+          vals.push(d.value);
+          push(d.value);
+        } else if ('value' in d && d.configurable === false) {
+          // Read-only for good (e.g. Kvm.host): nothing can change it.
+          vals.push(IMMUTABLE);
+          push(d.value);
+        } else {
+          vals.push(new Special(d));
+          if ('value' in d) push(d.value);
+          special = true;
+        }
+      }
+      if (o instanceof Map || o instanceof Set) {
+        if (keys.length > 0) throw new Error('world snapshot: Map/Set with own properties is not supported');
+        continue;
+      }
+      saved.push({ obj: o, kind: Kind.OBJECT, proto, keys, vals, special, enumKeys: Object.keys(o), assign: special ? null : assignFor(keys, vals) });
+    }
+    attached.clear();
+    const snap = new WorldSnapshot(saved, saved.length);
+    tracking = snap.id;
+    return snap;
+  }
+
+  /** Puts every recorded object back into its captured state. */
+  restore(): void {
+    const saved = this.saved;
+    // Another snapshot was active in between: its capture or restore cleared the
+    // attachment log, so check every object's keys the slow way this once.
+    const blind = tracking !== this.id;
+    const grew = attached.size > 0 ? new Set(attached) : null;
+    attached.clear();
+    tracking = this.id;
+    for (let i = 0; i < saved.length; i++) {
+      const s = saved[i]!;
+      const o = s.obj;
+      // A freed (poisoned) object has a trap prototype and accessor properties.
+      const reproto = Object.getPrototypeOf(o) !== s.proto;
+      if (reproto) Object.setPrototypeOf(o, s.proto);
+      switch (s.kind) {
+        case Kind.OBJECT:
+          restoreObject(o, s, reproto || blind || (grew !== null && grew.has(o)));
+          break;
+        case Kind.ARRAY: {
+          const v = s.vals as unknown[];
+          if (o.length !== v.length) o.length = v.length;
+          for (let j = 0; j < v.length; j++) if (o[j] !== v[j]) o[j] = v[j];
+          break;
+        }
+        case Kind.MAP: {
+          const v = s.vals as unknown[];
+          const m = o as Map<unknown, unknown>;
+          if (!sameMap(m, v)) {
+            m.clear();
+            for (let j = 0; j < v.length; j += 2) m.set(v[j], v[j + 1]);
+          }
+          break;
+        }
+        case Kind.SET: {
+          const v = s.vals as unknown[];
+          const st = o as Set<unknown>;
+          if (!sameSet(st, v)) {
+            st.clear();
+            for (let j = 0; j < v.length; j++) st.add(v[j]);
+          }
+          break;
+        }
+        case Kind.BYTES:
+          (o as Uint8Array).set(s.vals as Uint8Array);
+          break;
+      }
+    }
+  }
+}
+
+function restoreObject(o: any, s: Saved, slow: boolean): void {
+  const keys = s.keys;
+  const vals = s.vals as unknown[];
+  if (!slow && s.assign !== null && sameKeys(Object.keys(o), s.enumKeys)) {
+    // Fast path: no key came or went (string keys checked here, symbol keys through
+    // noteAttach), plain data properties: one compiled function per shape.
+    s.assign(o, vals);
+    return;
+  }
+  // Slow path (a freed object's accessors, keys added or deleted, special
+  // properties): redefine each saved property. With the same keys this keeps their
+  // order; otherwise drop the configurable ones and re-add them in the captured order.
+  const cur = Reflect.ownKeys(o);
+  if (!sameKeys(cur, keys)) for (const k of cur) if (Object.getOwnPropertyDescriptor(o, k)!.configurable) delete o[k];
+  for (let j = 0; j < keys.length; j++) {
+    const v = vals[j];
+    if (v === IMMUTABLE) continue;
+    const desc = v instanceof Special ? v.desc : { value: v, writable: true, enumerable: true, configurable: true };
+    Object.defineProperty(o, keys[j]!, desc);
+  }
+}
+
+function sameKeys(cur: readonly (string | symbol)[], keys: readonly (string | symbol)[]): boolean {
+  if (cur.length !== keys.length) return false;
+  for (let j = 0; j < cur.length; j++) if (cur[j] !== keys[j]) return false;
+  return true;
+}
+
+function sameMap(m: Map<unknown, unknown>, v: readonly unknown[]): boolean {
+  if (m.size * 2 !== v.length) return false;
+  let j = 0;
+  for (const [k, x] of m) {
+    if (k !== v[j] || x !== v[j + 1]) return false;
+    j += 2;
+  }
+  return true;
+}
+
+function sameSet(st: Set<unknown>, v: readonly unknown[]): boolean {
+  if (st.size !== v.length) return false;
+  let j = 0;
+  for (const x of st) if (x !== v[j++]) return false;
+  return true;
+}

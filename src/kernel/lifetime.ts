@@ -4,6 +4,8 @@
 // as a use-after-free with the allocation and free sites, at no cost on the hot path
 // of live objects.
 
+import { noteReshape } from './snapshot.js';
+
 export interface AllocSite {
   readonly task: string;
   readonly pid: number;
@@ -69,6 +71,7 @@ export class Lifetime {
   }
 
   private poison(obj: object, m: ObjMeta): void {
+    noteReshape(obj);
     const report = (prop: string, write: boolean): KernelOops =>
       this.onUseAfterFree?.(m, prop, write) ?? new KernelOops(`use-after-free of ${m.type}`);
     for (const key of Reflect.ownKeys(obj)) {

@@ -2,7 +2,7 @@
 // subsystem: an mdev's parent device, a device's IOMMU group). Stored on the key
 // object under a private symbol rather than in a WeakMap, so that world snapshots
 // (snapshot.ts), which walk objects, save and restore them with their owner.
-import { noteAttach } from './snapshot.js';
+import { noteReshape } from './snapshot.js';
 
 export class SideTable<K extends object, V> {
   private readonly sym: symbol;
@@ -13,7 +13,7 @@ export class SideTable<K extends object, V> {
     return (key as Record<symbol, V | undefined>)[this.sym];
   }
   set(key: K, value: V): void {
-    if (!(this.sym in key)) noteAttach(key);
+    if (!(this.sym in key)) noteReshape(key);
     (key as Record<symbol, V | undefined>)[this.sym] = value;
   }
   /** Clears the attachment (kept as an undefined slot: objects keep their shape). */

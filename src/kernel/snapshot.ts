@@ -52,8 +52,12 @@ interface Saved {
   readonly vals: any;
   /** OBJECT: whether some key is Special (slow path on restore). */
   readonly special: boolean;
-  /** OBJECT: Object.keys() at capture (the cheap check that no string key came or went). */
-  readonly enumKeys: readonly string[];
+  /**
+   * OBJECT with a plain prototype (a dictionary-like object that code may add keys
+   * to): Object.keys() at capture, checked on restore. Null for class instances,
+   * whose fields are fixed by the class (additions go through noteReshape).
+   */
+  readonly enumKeys: readonly string[] | null;
   /** OBJECT: the restore function compiled for this object's shape (fast path). */
   readonly assign: Assign | null;
 }
@@ -106,17 +110,19 @@ function symbolId(x: symbol): number {
 }
 
 /**
- * Objects that got a symbol-keyed attachment (SideTable) since the last capture or
- * restore: Object.keys() does not see symbols, so their owners say so here.
+ * Objects whose shape changed since the last capture or restore other than by plain
+ * assignment to existing fields: a SideTable attachment added, a kfree poisoning
+ * (accessors, trap prototype). Their owners say so here, so that restore need not
+ * inspect the keys and prototype of every object.
  */
-const attached = new Set<object>();
-/** Id of the snapshot `attached` is tracking for (captured or restored last). */
+const reshaped = new Set<object>();
+/** Id of the snapshot `reshaped` is tracking for (captured or restored last). */
 let tracking = 0;
 let snapshotIds = 0;
 
-/** Called by SideTable when it adds its key to an object. */
-export function noteAttach(obj: object): void {
-  attached.add(obj);
+/** Called when obj gains a property or is poisoned (SideTable, Lifetime). */
+export function noteReshape(obj: object): void {
+  reshaped.add(obj);
 }
 
 export class WorldSnapshot {
@@ -149,7 +155,7 @@ export class WorldSnapshot {
       const proto = Object.getPrototypeOf(o) as object | null;
       if (ArrayBuffer.isView(o)) {
         if (o instanceof DataView) throw new Error('world snapshot: DataView is not supported');
-        saved.push({ obj: o, kind: Kind.BYTES, proto, keys: [], vals: (o as unknown as Uint8Array).slice(), special: false, enumKeys: [], assign: null });
+        saved.push({ obj: o, kind: Kind.BYTES, proto, keys: [], vals: (o as unknown as Uint8Array).slice(), special: false, enumKeys: null, assign: null });
         continue;
       }
       if (o instanceof ArrayBuffer) throw new Error('world snapshot: a bare ArrayBuffer is not supported');
@@ -172,7 +178,7 @@ export class WorldSnapshot {
         for (const v of vals) push(v);
         // Holes come back as undefined; named properties on arrays are not supported.
         if (Reflect.ownKeys(o).length > o.length + 1) throw new Error('world snapshot: arrays with extra properties are not supported');
-        saved.push({ obj: o, kind: Kind.ARRAY, proto, keys: [], vals, special: false, enumKeys: [], assign: null });
+        saved.push({ obj: o, kind: Kind.ARRAY, proto, keys: [], vals, special: false, enumKeys: null, assign: null });
         continue;
       }
       if (o instanceof Map) {
@@ -182,11 +188,11 @@ export class WorldSnapshot {
           push(k);
           push(v);
         }
-        saved.push({ obj: o, kind: Kind.MAP, proto, keys: [], vals, special: false, enumKeys: [], assign: null });
+        saved.push({ obj: o, kind: Kind.MAP, proto, keys: [], vals, special: false, enumKeys: null, assign: null });
       } else if (o instanceof Set) {
         const vals = [...o];
         for (const v of vals) push(v);
-        saved.push({ obj: o, kind: Kind.SET, proto, keys: [], vals, special: false, enumKeys: [], assign: null });
+        saved.push({ obj: o, kind: Kind.SET, proto, keys: [], vals, special: false, enumKeys: null, assign: null });
       } else if (o instanceof WeakMap || o instanceof WeakSet || o instanceof Promise) {
         throw new Error(`world snapshot: ${o.constructor.name} state cannot be captured (keep side tables on their key objects)`);
       }
@@ -214,9 +220,9 @@ export class WorldSnapshot {
         if (keys.length > 0) throw new Error('world snapshot: Map/Set with own properties is not supported');
         continue;
       }
-      saved.push({ obj: o, kind: Kind.OBJECT, proto, keys, vals, special, enumKeys: Object.keys(o), assign: special ? null : assignFor(keys, vals) });
+      saved.push({ obj: o, kind: Kind.OBJECT, proto, keys, vals, special, enumKeys: proto === Object.prototype || proto === null ? Object.keys(o) : null, assign: special ? null : assignFor(keys, vals) });
     }
-    attached.clear();
+    reshaped.clear();
     const snap = new WorldSnapshot(saved, saved.length);
     tracking = snap.id;
     return snap;
@@ -226,20 +232,20 @@ export class WorldSnapshot {
   restore(): void {
     const saved = this.saved;
     // Another snapshot was active in between: its capture or restore cleared the
-    // attachment log, so check every object's keys the slow way this once.
+    // reshape log, so check every object the slow way this once.
     const blind = tracking !== this.id;
-    const grew = attached.size > 0 ? new Set(attached) : null;
-    attached.clear();
+    const grew = reshaped.size > 0 ? new Set(reshaped) : null;
+    reshaped.clear();
     tracking = this.id;
     for (let i = 0; i < saved.length; i++) {
       const s = saved[i]!;
       const o = s.obj;
+      const slow = blind || (grew !== null && grew.has(o));
       // A freed (poisoned) object has a trap prototype and accessor properties.
-      const reproto = Object.getPrototypeOf(o) !== s.proto;
-      if (reproto) Object.setPrototypeOf(o, s.proto);
+      if (slow && Object.getPrototypeOf(o) !== s.proto) Object.setPrototypeOf(o, s.proto);
       switch (s.kind) {
         case Kind.OBJECT:
-          restoreObject(o, s, reproto || blind || (grew !== null && grew.has(o)));
+          restoreObject(o, s, slow);
           break;
         case Kind.ARRAY: {
           const v = s.vals as unknown[];
@@ -276,9 +282,9 @@ export class WorldSnapshot {
 function restoreObject(o: any, s: Saved, slow: boolean): void {
   const keys = s.keys;
   const vals = s.vals as unknown[];
-  if (!slow && s.assign !== null && sameKeys(Object.keys(o), s.enumKeys)) {
-    // Fast path: no key came or went (string keys checked here, symbol keys through
-    // noteAttach), plain data properties: one compiled function per shape.
+  if (!slow && s.assign !== null && (s.enumKeys === null || sameKeys(Object.keys(o), s.enumKeys))) {
+    // Fast path: no key came or went (checked here for plain objects, reported by
+    // noteReshape otherwise), plain data properties: one compiled function per shape.
     s.assign(o, vals);
     return;
   }

@@ -60,6 +60,8 @@ interface Saved {
   readonly enumKeys: readonly string[] | null;
   /** OBJECT: the restore function compiled for this object's shape (fast path). */
   readonly assign: Assign | null;
+  /** Restore round in which this object must take the slow path (it was reshaped). */
+  slowRound: number;
 }
 
 /** Puts saved values back into an object of one shape: (obj, values). */
@@ -127,8 +129,12 @@ export function noteReshape(obj: object): void {
 
 export class WorldSnapshot {
   private readonly id = ++snapshotIds;
+  /** Restore rounds so far (marks reshaped objects without a per-object lookup). */
+  private round = 0;
   private constructor(
     private readonly saved: Saved[],
+    /** Saved records by object, for the few objects reported reshaped. */
+    private readonly index: Map<object, Saved>,
     /** Objects recorded (for diagnostics and tests). */
     readonly objects: number,
   ) {}
@@ -155,7 +161,7 @@ export class WorldSnapshot {
       const proto = Object.getPrototypeOf(o) as object | null;
       if (ArrayBuffer.isView(o)) {
         if (o instanceof DataView) throw new Error('world snapshot: DataView is not supported');
-        saved.push({ obj: o, kind: Kind.BYTES, proto, keys: [], vals: (o as unknown as Uint8Array).slice(), special: false, enumKeys: null, assign: null });
+        saved.push({ obj: o, kind: Kind.BYTES, proto, keys: [], vals: (o as unknown as Uint8Array).slice(), special: false, enumKeys: null, assign: null, slowRound: 0 });
         continue;
       }
       if (o instanceof ArrayBuffer) throw new Error('world snapshot: a bare ArrayBuffer is not supported');
@@ -178,7 +184,7 @@ export class WorldSnapshot {
         for (const v of vals) push(v);
         // Holes come back as undefined; named properties on arrays are not supported.
         if (Reflect.ownKeys(o).length > o.length + 1) throw new Error('world snapshot: arrays with extra properties are not supported');
-        saved.push({ obj: o, kind: Kind.ARRAY, proto, keys: [], vals, special: false, enumKeys: null, assign: null });
+        saved.push({ obj: o, kind: Kind.ARRAY, proto, keys: [], vals, special: false, enumKeys: null, assign: null, slowRound: 0 });
         continue;
       }
       if (o instanceof Map) {
@@ -188,11 +194,11 @@ export class WorldSnapshot {
           push(k);
           push(v);
         }
-        saved.push({ obj: o, kind: Kind.MAP, proto, keys: [], vals, special: false, enumKeys: null, assign: null });
+        saved.push({ obj: o, kind: Kind.MAP, proto, keys: [], vals, special: false, enumKeys: null, assign: null, slowRound: 0 });
       } else if (o instanceof Set) {
         const vals = [...o];
         for (const v of vals) push(v);
-        saved.push({ obj: o, kind: Kind.SET, proto, keys: [], vals, special: false, enumKeys: null, assign: null });
+        saved.push({ obj: o, kind: Kind.SET, proto, keys: [], vals, special: false, enumKeys: null, assign: null, slowRound: 0 });
       } else if (o instanceof WeakMap || o instanceof WeakSet || o instanceof Promise) {
         throw new Error(`world snapshot: ${o.constructor.name} state cannot be captured (keep side tables on their key objects)`);
       }
@@ -220,10 +226,10 @@ export class WorldSnapshot {
         if (keys.length > 0) throw new Error('world snapshot: Map/Set with own properties is not supported');
         continue;
       }
-      saved.push({ obj: o, kind: Kind.OBJECT, proto, keys, vals, special, enumKeys: proto === Object.prototype || proto === null ? Object.keys(o) : null, assign: special ? null : assignFor(keys, vals) });
+      saved.push({ obj: o, kind: Kind.OBJECT, proto, keys, vals, special, enumKeys: proto === Object.prototype || proto === null ? Object.keys(o) : null, assign: special ? null : assignFor(keys, vals), slowRound: 0 });
     }
     reshaped.clear();
-    const snap = new WorldSnapshot(saved, saved.length);
+    const snap = new WorldSnapshot(saved, new Map(saved.map((x) => [x.obj as object, x])), saved.length);
     tracking = snap.id;
     return snap;
   }
@@ -234,13 +240,17 @@ export class WorldSnapshot {
     // Another snapshot was active in between: its capture or restore cleared the
     // reshape log, so check every object the slow way this once.
     const blind = tracking !== this.id;
-    const grew = reshaped.size > 0 ? new Set(reshaped) : null;
+    const round = ++this.round;
+    for (const o of reshaped) {
+      const s = this.index.get(o);
+      if (s !== undefined) s.slowRound = round;
+    }
     reshaped.clear();
     tracking = this.id;
     for (let i = 0; i < saved.length; i++) {
       const s = saved[i]!;
       const o = s.obj;
-      const slow = blind || (grew !== null && grew.has(o));
+      const slow = blind || s.slowRound === round;
       // A freed (poisoned) object has a trap prototype and accessor properties.
       if (slow && Object.getPrototypeOf(o) !== s.proto) Object.setPrototypeOf(o, s.proto);
       switch (s.kind) {

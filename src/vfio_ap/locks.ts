@@ -63,7 +63,17 @@ export function* get_update_locks_by_apqn(md: MatrixDev, apqn: Apqn): KGen<{ own
   return { owner, locks: { kvm } };
 }
 
-/** get_update_locks_for_queue(): by the queue's back-reference to its mdev. */
-export function get_update_locks_for_queue(md: MatrixDev, q: VfioApQueue): KGen<UpdateLocks> {
-  return get_update_locks_for_mdev(md, q.matrix_mdev);
+/**
+ * get_update_locks_for_queue(): by the queue's back-reference to its mdev, read only
+ * once guests_lock is held — mdev remove clears it (unlink_fr_queues) under that lock
+ * before freeing the mdev, so a pointer read earlier may be stale (found by
+ * `apsim check` on vfio-ap-pair:remove-B+hmc-rm-dom1).
+ */
+export function* get_update_locks_for_queue(md: MatrixDev, q: VfioApQueue): KGen<UpdateLocks> {
+  const k = md.k;
+  yield k.mutex_lock(md.guests_lock);
+  const kvm = q.matrix_mdev?.kvm ?? null;
+  if (kvm) yield k.mutex_lock(kvm.lock);
+  yield k.mutex_lock(md.mdevs_lock);
+  return { kvm };
 }

@@ -51,3 +51,13 @@ test('apsim check --exhaustive proves a vfio_ap pair', async () => {
   assert.equal(e.code, 0);
   assert.match(e.out, /complete \(proven\)/);
 });
+
+test('every scenario flagged exhaustive is proven: DPOR completes, clean, within 5,000 executions', () => {
+  const proven = listScenarios().filter((s) => s.exhaustive);
+  assert.ok(proven.length >= 79, `${proven.length}`);
+  for (const s of proven) {
+    const r = runCampaign({ scenario: s, strategy: 'dpor', seed: 1, executions: 5_000, minimise: false });
+    assert.equal(r.failure, null, `${s.name}: ${r.failure?.report ?? ''}`);
+    assert.equal(r.complete, true, `${s.name}: not complete in 5,000 executions`);
+  }
+});

@@ -52,6 +52,8 @@ export interface KernelOptions {
    * t.op / t.obj). For checkers that need every step, not only choice points (DPOR).
    */
   onStep?: (t: Task) => void;
+  /** Keep every spawned task in allTasks (default true; the live host says false). */
+  retainTasks?: boolean;
 }
 
 export const enum RunStatus {
@@ -109,8 +111,14 @@ export class Kernel implements PickContext {
 
   /** Live tasks in spawn order. */
   private readonly tasks: Task[] = [];
-  /** Every task ever spawned in this execution, by id. */
+  /**
+   * Every task ever spawned in this execution, by id (the checker's names, traces
+   * and reports). Empty when the kernel does not retain tasks (a long-running live
+   * host spawns a task per sysfs write and must not keep them all).
+   */
   readonly allTasks: Task[] = [];
+  private readonly retainTasks: boolean;
+  private taskSeq = 0;
   private readonly runBuf: Task[] = [];
   private nextPid: number;
   private lockAddr = 0;
@@ -156,6 +164,7 @@ export class Kernel implements PickContext {
     this.nextPid = opts.pidBase ?? 100;
     this.log = opts.printk ?? new PrintkRing();
     this.onStep = opts.onStep ?? null;
+    this.retainTasks = opts.retainTasks ?? true;
     this.lifetime.onUseAfterFree = (m, prop, write) => this.useAfterFree(m, prop, write);
     this.lockdep.onReport = (r) => this.lockdepReport(r);
   }
@@ -265,9 +274,9 @@ export class Kernel implements PickContext {
 
   /** kthread_run(): a new task; its first step runs when the strategy picks it. */
   spawn<T>(name: string, body: KGen<T>): Task {
-    const t = new Task(this.allTasks.length, this.nextPid++, name, body);
+    const t = new Task(this.taskSeq++, this.nextPid++, name, body);
     this.tasks.push(t);
-    this.allTasks.push(t);
+    if (this.retainTasks) this.allTasks.push(t);
     return t;
   }
 

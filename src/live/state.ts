@@ -17,6 +17,8 @@ export function bootLiveHost(profile: unknown): Host {
     strategy: new FirstComeStrategy(),
     stopOnBug: false,
     maxSteps: Number.MAX_SAFE_INTEGER,
+    // A task per sysfs write for weeks: finished tasks must become garbage.
+    retainTasks: false,
   });
   // Module init, the first scan, queue resets: in fast-forward, like a discrete boot.
   fastForward(h.k, h.k.now() + BOOT_SETTLE_NS);

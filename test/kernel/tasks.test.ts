@@ -135,3 +135,25 @@ test('onExit hooks run when a task exits and take responsibility for its error',
   assert.deepEqual(seen, ['store:22']);
   assert.deepEqual(k.bugs, []);
 });
+
+test('retainTasks: false keeps no finished task (long-running live host), ids still count up', async () => {
+  const k = new Kernel({ retainTasks: false });
+  const ids: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const t = k.spawn(`w${i}`, (function* (): KGen<number> {
+      yield k.sched_point('x');
+      return i;
+    })());
+    ids.push(t.id);
+    k.run();
+    assert.equal(t.exitValue, i);
+  }
+  assert.deepEqual(ids, [0, 1, 2]);
+  assert.equal(k.allTasks.length, 0);
+  // The live host boots that way: a task per sysfs write must not accumulate.
+  const { bootLiveHost } = await import('../../src/live/state.js');
+  const h = bootLiveHost('minimal');
+  assert.equal(h.k.allTasks.length, 0);
+  h.write('/sys/bus/ap/apmask', '-0');
+  assert.equal(h.k.allTasks.length, 0);
+});

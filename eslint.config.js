@@ -31,7 +31,12 @@ export default tseslint.config(
         { name: 'setImmediate', message: 'Model code never schedules real work.' },
         { name: 'WeakRef', message: 'GC-dependent behaviour is nondeterministic.' },
         { name: 'FinalizationRegistry', message: 'GC-dependent behaviour is nondeterministic.' },
+        { name: 'WeakMap', message: 'World snapshots cannot see WeakMap entries: use SideTable (src/kernel/sidetable.ts).' },
+        { name: 'WeakSet', message: 'World snapshots cannot see WeakSet entries: use SideTable or a field.' },
       ],
+      // World snapshots (src/kernel/snapshot.ts) restore objects through their own
+      // properties; #private fields are invisible to them.
+      'no-restricted-syntax': ['error', { selector: 'PrivateIdentifier', message: 'Use a TypeScript `private` field: world snapshots cannot see #private state.' }],
     },
   },
 );

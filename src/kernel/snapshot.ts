@@ -199,6 +199,7 @@ export class WorldSnapshot {
         const vals = [...o];
         for (const v of vals) push(v);
         saved.push({ obj: o, kind: Kind.SET, proto, keys: [], vals, special: false, enumKeys: null, assign: null, slowRound: 0 });
+        // eslint-disable-next-line no-restricted-globals -- detecting them is the point
       } else if (o instanceof WeakMap || o instanceof WeakSet || o instanceof Promise) {
         throw new Error(`world snapshot: ${o.constructor.name} state cannot be captured (keep side tables on their key objects)`);
       }

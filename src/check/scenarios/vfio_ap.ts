@@ -263,9 +263,14 @@ function* aqic(w: VaWorld, ir: boolean): KGen<number> {
   return rc;
 }
 
+/**
+ * An HMC/SE change: the machine is shared state, so the change happens after a
+ * sched_point (a task's first step counts as local for DPOR). What it triggers (the
+ * AP bus's config-change work) is spawned by it and so ordered after it.
+ */
 function* hmc(w: VaWorld, f: () => void): KGen<number> {
-  f();
   yield w.k.sched_point('hmc change');
+  f();
   return 0;
 }
 

@@ -505,8 +505,8 @@ export class Kernel implements PickContext {
     return this.submit(Op.COMPLETE_ALL, c, null);
   }
 
-  init_waitqueue_head(name = 'wait_queue'): WaitQueue {
-    return new WaitQueue(name);
+  init_waitqueue_head(name = 'wait_queue', opts: { strict?: boolean } = {}): WaitQueue {
+    return new WaitQueue(name, opts.strict ?? false);
   }
 
   /** wait_event(wq, cond): sleeps until cond() holds, re-checking after each wake_up. */
@@ -542,8 +542,12 @@ export class Kernel implements PickContext {
     return OP;
   }
 
-  wake_up(wq: WaitQueue): OpToken {
-    return this.submit(Op.WAKE_UP, wq, null);
+  /**
+   * wake_up(wq); `action` runs first, in the same step: the write that makes the
+   * waiters' condition true (what a strict queue requires, see WaitQueue.strict).
+   */
+  wake_up(wq: WaitQueue, action?: () => void): OpToken {
+    return this.submit(Op.WAKE_UP, wq, action ?? null);
   }
 
   /** Sends a signal: interruptible waits of t return -EINTR / -ERESTARTSYS. */
@@ -1142,14 +1146,46 @@ export class Kernel implements PickContext {
     this.current = t;
     this.previous = t;
     t.lastRun = this.steps;
+    const strict = this.strictWaitsOf(t);
     const proceed = this.exec(t);
     if (this.tracing) this.traceStep(t, proceed);
     if (!proceed) {
       this.current = null;
+      if (strict !== null) this.checkStrictWaits(t, strict);
       return;
     }
     this.resume(t);
     this.current = null;
+    if (strict !== null) this.checkStrictWaits(t, strict);
+  }
+
+  /**
+   * Before a step of t that may write arbitrary state (not a sched_point, not an op
+   * on a strict queue): the condition values of other tasks' pending wait_events on
+   * strict queues, to verify afterwards that the step did not change them.
+   */
+  private strictWaitsOf(t: Task): Array<[Task, boolean]> | null {
+    // Steps DPOR treats as dependent with everything may write anything.
+    if (t.op === Op.SCHED || t.op === Op.FREE || (t.op === Op.WAIT_EVENT && !(t.obj as WaitQueue).strict)) return null;
+    let out: Array<[Task, boolean]> | null = null;
+    for (const w of this.tasks) {
+      if (w === t || w.op !== Op.WAIT_EVENT || !(w.obj as WaitQueue).strict) continue;
+      if ((t.op === Op.WAKE_UP || t.op === Op.WAIT_EVENT) && t.obj === w.obj) continue;
+      (out ??= []).push([w, (w.arg as () => boolean)()]);
+    }
+    return out;
+  }
+
+  private checkStrictWaits(t: Task, before: Array<[Task, boolean]>): void {
+    for (const [w, v] of before) {
+      if (w.op !== Op.WAIT_EVENT || (w.arg as () => boolean)() === v) continue;
+      this.current = t;
+      this.invariant(
+        'strict wait queue',
+        `${t.name} changed the condition ${w.name} waits for on ${(w.obj as WaitQueue).name} outside a wake_up/wait_event step on it or a sched_point`,
+      );
+      this.current = null;
+    }
   }
 
   private resume(t: Task): void {
@@ -1382,6 +1418,7 @@ export class Kernel implements PickContext {
         return false;
       }
       case Op.WAKE_UP: {
+        if (t.arg !== null) (t.arg as () => void)();
         for (const w of (t.obj as WaitQueue).waiters) w.woken = true;
         return true;
       }
@@ -1451,6 +1488,7 @@ export class Kernel implements PickContext {
         (obj as Completion).done = INF;
         return;
       case Op.WAKE_UP:
+        if (arg !== null) (arg as () => void)();
         for (const w of (obj as WaitQueue).waiters) w.woken = true;
         return;
       case Op.QUEUE_WORK:

@@ -10,7 +10,16 @@ export class Completion {
 
 export class WaitQueue {
   readonly waiters: Task[] = [];
-  constructor(readonly name: string) {}
+  constructor(
+    readonly name: string,
+    /**
+     * The state its waiters' conditions read is written only in a wake_up(wq, action)
+     * step, in a step that ends a wait_event on this queue, or after a sched_point.
+     * DPOR then treats a wait_event on it as touching the queue only (not all state);
+     * the kernel checks the promise at every step while someone waits on it.
+     */
+    readonly strict = false,
+  ) {}
 }
 
 export class Atomic {

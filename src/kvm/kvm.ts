@@ -177,7 +177,9 @@ export class Kvm {
     this.name = opts.name ?? `vm${this.id}`;
     this.users_count = k.kref_init<Kvm>(this, `kvm->users_count`);
     this.lock = k.mutex_init('&kvm->lock');
-    this.sie_wq = k.init_waitqueue_head(`${this.name} sie`);
+    // Strict: in_sie and blocked change only in wake_up(sie_wq, action) steps or right
+    // after a wait_event on it (SIE entry), so DPOR keys those waits by the queue.
+    this.sie_wq = k.init_waitqueue_head(`${this.name} sie`, { strict: true });
     const m = host.machine;
     const cpu = opts.cpu ?? {};
     const fac = new Set<KvmFacility>();

@@ -106,8 +106,9 @@ export function* kvm_s390_sie_enter(vcpu: KvmVcpu): KGen<void> {
 
 /** SIE exit (interception or interruption): leave guest mode and wake anybody in exit_sie. */
 export function* kvm_s390_sie_exit(vcpu: KvmVcpu): KGen<void> {
-  vcpu.sie_block.in_sie = false;
-  yield vcpu.kvm.host.k.wake_up(vcpu.kvm.sie_wq);
+  yield vcpu.kvm.host.k.wake_up(vcpu.kvm.sie_wq, () => {
+    vcpu.sie_block.in_sie = false;
+  });
 }
 
 /** exit_sie(): kick the vCPU out of SIE and wait until it is out. */
@@ -118,13 +119,17 @@ export function* exit_sie(vcpu: KvmVcpu): KGen<void> {
 
 /** kvm_s390_vcpu_block(): no SIE entry from now on, and the vCPU is out of SIE on return. */
 export function* kvm_s390_vcpu_block(vcpu: KvmVcpu): KGen<void> {
-  vcpu.sie_block.blocked = true;
+  // atomic_or(PROG_BLOCK_SIE, prog20) as one step on sie_wq (the queue is strict).
+  yield vcpu.kvm.host.k.wake_up(vcpu.kvm.sie_wq, () => {
+    vcpu.sie_block.blocked = true;
+  });
   yield* exit_sie(vcpu);
 }
 
 export function* kvm_s390_vcpu_unblock(vcpu: KvmVcpu): KGen<void> {
-  vcpu.sie_block.blocked = false;
-  yield vcpu.kvm.host.k.wake_up(vcpu.kvm.sie_wq);
+  yield vcpu.kvm.host.k.wake_up(vcpu.kvm.sie_wq, () => {
+    vcpu.sie_block.blocked = false;
+  });
 }
 
 /** kvm_s390_vcpu_block_all(): on return no vCPU of kvm executes guest instructions. */
@@ -138,8 +143,9 @@ export function* kvm_s390_vcpu_block_all(kvm: Kvm): KGen<void> {
 export function* kvm_s390_vcpu_unblock_all(kvm: Kvm): KGen<void> {
   const k = kvm.host.k;
   yield* k.fn('kvm_s390_vcpu_unblock_all', (function* (): KGen<void> {
-    for (const vcpu of kvm.vcpus) vcpu.sie_block.blocked = false;
-    yield k.wake_up(kvm.sie_wq);
+    yield k.wake_up(kvm.sie_wq, () => {
+      for (const vcpu of kvm.vcpus) vcpu.sie_block.blocked = false;
+    });
   })());
 }
 

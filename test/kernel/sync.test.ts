@@ -186,3 +186,32 @@ test('atomics are scheduling points with the kernel semantics', () => {
   k.run();
   assert.deepEqual(r, [3, 3, 4, 10, 10, true, false, 0]);
 });
+
+test('strict wait queue: a condition written outside wake_up(wq, action) is reported; inside it is fine', () => {
+  for (const legal of [true, false]) {
+    const k = new Kernel({ stopOnBug: false });
+    const wq = k.init_waitqueue_head('strict wq', { strict: true });
+    const m = k.mutex_init('m');
+    const st = { ready: false };
+    k.spawn('waiter', (function* (): KGen<void> {
+      yield k.wait_event(wq, () => st.ready);
+    })());
+    k.spawn('waker', (function* (): KGen<void> {
+      yield k.mutex_lock(m);
+      if (legal) {
+        yield k.mutex_unlock(m);
+        yield k.wake_up(wq, () => {
+          st.ready = true;
+        });
+      } else {
+        st.ready = true; // written in the mutex_lock step: DPOR could not see it
+        yield k.mutex_unlock(m);
+        yield k.wake_up(wq);
+      }
+    })());
+    k.run();
+    const bugs = k.bugs.map((b) => b.title);
+    if (legal) assert.deepEqual(bugs, []);
+    else assert.deepEqual(bugs, ['invariant strict wait queue violated: waker changed the condition waiter waits for on strict wq outside a wake_up/wait_event step on it or a sched_point']);
+  }
+});

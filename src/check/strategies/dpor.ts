@@ -3,7 +3,9 @@
 // tasks are dependent iff they touch the same object (lock, rwsem, completion, wait
 // queue, kref, atomic, work item, task) or one of them is "global": a sched_point
 // (an unlocked shared access), a kfree (frees what others may touch) or a wait_event
-// (its condition reads arbitrary state). A task's first step and msleep are local.
+// (its condition reads arbitrary state) — unless its wait queue is strict (its
+// condition state changes only in steps on the queue or after a sched_point, which
+// the kernel checks), then it is keyed by the queue. First steps and msleep are local.
 //
 // Happens-before is tracked with vector clocks (including spawn edges). For each new
 // event e' the latest earlier dependent event e of another task that is not already
@@ -13,7 +15,7 @@
 // later blocking acquire of the same object: they cannot be co-enabled in the other
 // order. Sleep sets prune schedules equivalent to explored ones; an execution whose
 // every enabled task sleeps is abandoned (Redundant).
-import { Op, type Task } from '../../kernel/index.js';
+import { Op, type Task, type WaitQueue } from '../../kernel/index.js';
 import { ReplayDivergence } from '../../kernel/index.js';
 import { Redundant, type Explorer } from './explorer.js';
 
@@ -134,16 +136,24 @@ export class DporExplorer implements Explorer {
         return NONE;
       case Op.SCHED:
       case Op.FREE:
-      case Op.WAIT_EVENT:
         return GLOBAL;
+      case Op.WAIT_EVENT:
+        // Its condition reads arbitrary state, unless the queue is strict: then every
+        // write to that state is a step on the queue or a sched_point (checked), and
+        // the wait is keyed by the queue like any other op on it.
+        return (t.obj as WaitQueue).strict ? this.objKey(t.obj as object) : GLOBAL;
       default: {
         const o = t.obj as object | null;
         if (o === null || typeof o !== 'object') return NONE;
-        let k = this.keys.get(o);
-        if (k === undefined) this.keys.set(o, (k = this.keys.size));
-        return k;
+        return this.objKey(o);
       }
     }
+  }
+
+  private objKey(o: object): number {
+    let k = this.keys.get(o);
+    if (k === undefined) this.keys.set(o, (k = this.keys.size));
+    return k;
   }
 
   pick(tasks: readonly Task[], n: number, step: number): number {

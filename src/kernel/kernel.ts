@@ -119,6 +119,8 @@ export class Kernel implements PickContext {
   readonly allTasks: Task[] = [];
   private readonly retainTasks: boolean;
   private taskSeq = 0;
+  /** Strict wait queues created (the per-step promise check runs only if there are any). */
+  private strictQueues = 0;
   private readonly runBuf: Task[] = [];
   private nextPid: number;
   private lockAddr = 0;
@@ -506,6 +508,7 @@ export class Kernel implements PickContext {
   }
 
   init_waitqueue_head(name = 'wait_queue', opts: { strict?: boolean } = {}): WaitQueue {
+    if (opts.strict) this.strictQueues++;
     return new WaitQueue(name, opts.strict ?? false);
   }
 
@@ -1165,6 +1168,7 @@ export class Kernel implements PickContext {
    * strict queues, to verify afterwards that the step did not change them.
    */
   private strictWaitsOf(t: Task): Array<[Task, boolean]> | null {
+    if (this.strictQueues === 0) return null; // the common case: a per-step scan for nothing
     // Steps DPOR treats as dependent with everything may write anything.
     if (t.op === Op.SCHED || t.op === Op.FREE || (t.op === Op.WAIT_EVENT && !(t.obj as WaitQueue).strict)) return null;
     let out: Array<[Task, boolean]> | null = null;

@@ -187,23 +187,27 @@ export class WorldSnapshot {
         saved.push({ obj: o, kind: Kind.ARRAY, proto, keys: [], vals, special: false, enumKeys: null, assign: null, slowRound: 0 });
         continue;
       }
-      if (o instanceof Map) {
+      if (o instanceof Map || o instanceof Set) {
+        if (Reflect.ownKeys(o).length > 0) throw new Error('world snapshot: Map/Set with own properties is not supported');
         const vals: unknown[] = [];
-        for (const [k, v] of o) {
-          vals.push(k, v);
-          push(k);
-          push(v);
-        }
-        saved.push({ obj: o, kind: Kind.MAP, proto, keys: [], vals, special: false, enumKeys: null, assign: null, slowRound: 0 });
-      } else if (o instanceof Set) {
-        const vals = [...o];
-        for (const v of vals) push(v);
-        saved.push({ obj: o, kind: Kind.SET, proto, keys: [], vals, special: false, enumKeys: null, assign: null, slowRound: 0 });
-        // eslint-disable-next-line no-restricted-globals -- detecting them is the point
-      } else if (o instanceof WeakMap || o instanceof WeakSet || o instanceof Promise) {
-        throw new Error(`world snapshot: ${o.constructor.name} state cannot be captured (keep side tables on their key objects)`);
+        if (o instanceof Map)
+          for (const [k, v] of o) {
+            vals.push(k, v);
+            push(k);
+            push(v);
+          }
+        else
+          for (const v of o) {
+            vals.push(v);
+            push(v);
+          }
+        saved.push({ obj: o, kind: o instanceof Map ? Kind.MAP : Kind.SET, proto, keys: [], vals, special: false, enumKeys: null, assign: null, slowRound: 0 });
+        continue;
       }
-      // Own properties (Maps and Sets rarely have any, but a subclass may).
+      // eslint-disable-next-line no-restricted-globals -- detecting them is the point
+      if (o instanceof WeakMap || o instanceof WeakSet || o instanceof Promise)
+        throw new Error(`world snapshot: ${o.constructor.name} state cannot be captured (keep side tables on their key objects)`);
+      // A plain or class object: its own properties.
       const keys = Reflect.ownKeys(o);
       const vals: unknown[] = [];
       let special = false;
@@ -222,10 +226,6 @@ export class WorldSnapshot {
           if ('value' in d) push(d.value);
           special = true;
         }
-      }
-      if (o instanceof Map || o instanceof Set) {
-        if (keys.length > 0) throw new Error('world snapshot: Map/Set with own properties is not supported');
-        continue;
       }
       saved.push({ obj: o, kind: Kind.OBJECT, proto, keys, vals, special, enumKeys: proto === Object.prototype || proto === null ? Object.keys(o) : null, assign: special ? null : assignFor(keys, vals), slowRound: 0 });
     }

@@ -12,7 +12,7 @@ import type { LiveHost, LiveEvent } from './daemon.js';
 import { HMC_OPS, type HmcOpName } from './store.js';
 import { applyHmc } from './state.js';
 import { openapi } from './openapi.js';
-import { GuestError, type GuestOp } from './guests.js';
+import { GuestError } from './guests.js';
 
 const MAX_BODY = 64 * 1024;
 
@@ -383,25 +383,25 @@ function nameParam(q: URLSearchParams): string {
   return n;
 }
 
-function journalGuest(lh: LiveHost, op: GuestOp): number {
-  return lh.journal(op);
-}
-
-async function guestStart(lh: LiveHost, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/** A guest request body: {"name": string, "mdev": string (the mdev UUID)}. */
+async function readNameMdev(req: IncomingMessage): Promise<{ name: string; mdev: string }> {
   const j = await readJson(req, ['name', 'mdev']);
   if (typeof j['name'] !== 'string') throw new HttpError(400, "field 'name' (string) is required");
   if (typeof j['mdev'] !== 'string') throw new HttpError(400, "field 'mdev' (string, the mdev UUID) is required");
-  const name = j['name'];
-  const mdev = j['mdev'];
+  return { name: j['name'], mdev: j['mdev'] };
+}
+
+async function guestStart(lh: LiveHost, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const { name, mdev } = await readNameMdev(req);
   await guestOp(() => lh.guests.start(name, mdev));
-  const seq = journalGuest(lh, { kind: 'guest', op: 'start', name, mdev });
+  const seq = lh.journal({ kind: 'guest', op: 'start', name, mdev });
   sendJson(res, 201, { ...lh.guests.summary(lh.guests.get(name)), journal_seq: seq });
 }
 
 async function guestStop(lh: LiveHost, _req: IncomingMessage, res: ServerResponse, q: URLSearchParams): Promise<void> {
   const name = nameParam(q);
   await guestOp(() => lh.guests.stop(name));
-  const seq = journalGuest(lh, { kind: 'guest', op: 'stop', name });
+  const seq = lh.journal({ kind: 'guest', op: 'stop', name });
   sendJson(res, 200, { name, stopped: true, journal_seq: seq });
 }
 
@@ -411,20 +411,16 @@ async function guestView(lh: LiveHost, _req: IncomingMessage, res: ServerRespons
 }
 
 async function guestDeviceAdd(lh: LiveHost, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const j = await readJson(req, ['name', 'mdev']);
-  if (typeof j['name'] !== 'string') throw new HttpError(400, "field 'name' (string) is required");
-  if (typeof j['mdev'] !== 'string') throw new HttpError(400, "field 'mdev' (string, the mdev UUID) is required");
-  const name = j['name'];
-  const mdev = j['mdev'];
+  const { name, mdev } = await readNameMdev(req);
   await guestOp(() => lh.guests.deviceAdd(name, mdev));
-  const seq = journalGuest(lh, { kind: 'guest', op: 'device-add', name, mdev });
+  const seq = lh.journal({ kind: 'guest', op: 'device-add', name, mdev });
   sendJson(res, 200, { ...lh.guests.summary(lh.guests.get(name)), journal_seq: seq });
 }
 
 async function guestDeviceDel(lh: LiveHost, _req: IncomingMessage, res: ServerResponse, q: URLSearchParams): Promise<void> {
   const name = nameParam(q);
   await guestOp(() => lh.guests.deviceDel(name));
-  const seq = journalGuest(lh, { kind: 'guest', op: 'device-del', name });
+  const seq = lh.journal({ kind: 'guest', op: 'device-del', name });
   sendJson(res, 200, { ...lh.guests.summary(lh.guests.get(name)), journal_seq: seq });
 }
 
@@ -433,6 +429,6 @@ async function guestReset(lh: LiveHost, req: IncomingMessage, res: ServerRespons
   if (typeof j['name'] !== 'string') throw new HttpError(400, "field 'name' (string) is required");
   const name = j['name'];
   await guestOp(() => lh.guests.reset(name));
-  const seq = journalGuest(lh, { kind: 'guest', op: 'reset', name });
+  const seq = lh.journal({ kind: 'guest', op: 'reset', name });
   sendJson(res, 200, { ...lh.guests.summary(lh.guests.get(name)), journal_seq: seq });
 }

@@ -116,8 +116,11 @@ class Control implements Strategy {
       const o = t.obj as { cls?: { name: string }; name?: string } | null;
       this.stepObjects.push(o && typeof o === 'object' ? (o.cls?.name ?? (typeof o.name === 'string' ? o.name : '')) : '');
     }
-    this.explorer.onStep?.(t, k.steps - this.base - 1, k.allTasks.length);
+    this.explorer.onStep?.(t, k.steps - this.base - 1, k.allTasks.length, this.tracks ? k.takeAccesses() : null);
   };
+  get tracks(): boolean {
+    return this.explorer.tracksAccesses === true;
+  }
 }
 
 export function runExecution(o: ExecOptions): ExecResult {
@@ -160,6 +163,8 @@ export function runExecution(o: ExecOptions): ExecResult {
   ctl.k = k;
   ctl.base = k.steps;
   ctl.running = true;
+  // DPOR relates a kfree to the steps that touched the object: the kernel logs them.
+  if (ctl.tracks) k.trackAccesses(true);
   const spawned: Task[] = [];
   for (const [name, body] of o.scenario.tasks(w)) spawned.push(k.spawn(name, body));
   let status: ExecStatus;
@@ -172,7 +177,9 @@ export function runExecution(o: ExecOptions): ExecResult {
     else throw e;
   }
   ctl.running = false;
-  o.explorer.end?.(status === 'redundant' ? [] : k.liveTasks());
+  const accessed = ctl.tracks ? k.takeAccesses() : null;
+  k.trackAccesses(false);
+  o.explorer.end?.(status === 'redundant' ? [] : k.liveTasks(), accessed);
   let deadlocked: readonly string[] = [];
   if (status === 'deadlock' || (status === 'idle' && k.liveTasks().length > 0)) deadlocked = buildDeadlockReport(k.liveTasks(), k.release).tasks;
   const allDone = spawned.every((t) => t.done);

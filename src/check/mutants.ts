@@ -139,3 +139,12 @@ registerMutant({
   component: 'vfio_ap',
   pieces: { cfgRemoveCdoms: 'mainline-andnot' },
 });
+
+registerMutant({
+  name: 'stale-queue-mdev-read',
+  description:
+    'queue removal reads the queue\'s back reference to its mdev before taking guests_lock; an mdev remove unlinks and frees the mdev in between, and the queue path then dereferences freed memory (a bug the pair matrix found in this model)',
+  scenarios: ['vfio-ap-pair:remove-B+hmc-rm-dom1'],
+  component: 'vfio_ap',
+  pieces: { queueMdevRead: 'before-guests-lock' },
+});

@@ -356,6 +356,21 @@ export class Kernel implements PickContext {
   sched_point(label = ''): OpToken {
     const t = this.needTask('sched_point');
     t.op = Op.SCHED;
+    t.obj = null;
+    t.arg = label;
+    return OP;
+  }
+
+  /**
+   * A preemption point before an access to state that only ops on `obj` read (a
+   * work item's running/inflight bookkeeping): the checker relates it to those ops
+   * alone, where a plain sched_point is related to every step. It must not change
+   * the condition of a strict wait (checked like any keyed step).
+   */
+  sched_point_on(obj: object, label = ''): OpToken {
+    const t = this.needTask('sched_point');
+    t.op = Op.SCHED;
+    t.obj = obj;
     t.arg = label;
     return OP;
   }
@@ -649,7 +664,47 @@ export class Kernel implements PickContext {
   /** kzalloc(): registers obj as a heap object with a lifetime; returns it. */
   kzalloc<T extends object>(type: string, obj: T): T {
     this.lifetime.register(obj, type, this.siteOf(this.current));
+    if (this.accessLog !== null) this.watchObject(obj);
     return obj;
+  }
+
+  /**
+   * Heap objects touched by tasks since the last takeAccesses(), while access
+   * tracking is on (null: off). Each object appears at most once per step.
+   */
+  private accessLog: object[] | null = null;
+
+  /**
+   * Access tracking (the checker's DPOR, for a precise kfree dependency): from now on
+   * every task step that reads or writes a field of a live heap object (kzalloc) is
+   * logged. Off again with trackAccesses(false); the watched objects keep working
+   * (their fields are accessors until a world snapshot restores them).
+   */
+  trackAccesses(on: boolean): void {
+    if (!on) {
+      this.accessLog = null;
+      return;
+    }
+    this.accessLog = [];
+    for (const [obj] of this.lifetime.liveObjects()) this.watchObject(obj);
+  }
+
+  /** The objects logged since the last call, in first-touch order; the log restarts empty. */
+  takeAccesses(): object[] | null {
+    const log = this.accessLog;
+    if (log === null || log.length === 0) return log;
+    this.accessLog = [];
+    return log;
+  }
+
+  private watchObject(obj: object): void {
+    let stamp = -1;
+    this.lifetime.watch(obj, (o) => {
+      const log = this.accessLog;
+      if (log === null || this.current === null || stamp === this.steps) return;
+      stamp = this.steps;
+      log.push(o);
+    });
   }
 
   /** kmemleak_not_leak(): obj lives for the whole run. */
@@ -840,7 +895,9 @@ export class Kernel implements PickContext {
         yield* this.fn(w.name, w.fn(w));
         if (w.map) this.popPseudoLock(me, w.map);
         w.doneGen = w.startedGen;
-        yield this.sched_point(`${w.name} done`);
+        // What follows touches this item's running/inflight state only (queue_work,
+        // flush_work and cancel_work read it; wq.active matters to ordered queues).
+        yield wq.maxActive === 1 ? this.sched_point(`${w.name} done`) : this.sched_point_on(w, `${w.name} done`);
       }
       w.running = null;
       wq.inflight.delete(w);
@@ -1170,7 +1227,7 @@ export class Kernel implements PickContext {
   private strictWaitsOf(t: Task): Array<[Task, boolean]> | null {
     if (this.strictQueues === 0) return null; // the common case: a per-step scan for nothing
     // Steps DPOR treats as dependent with everything may write anything.
-    if (t.op === Op.SCHED || t.op === Op.FREE || (t.op === Op.WAIT_EVENT && !(t.obj as WaitQueue).strict)) return null;
+    if ((t.op === Op.SCHED && t.obj === null) || t.op === Op.FREE || (t.op === Op.WAIT_EVENT && !(t.obj as WaitQueue).strict)) return null;
     let out: Array<[Task, boolean]> | null = null;
     for (const w of this.tasks) {
       if (w === t || w.op !== Op.WAIT_EVENT || !(w.obj as WaitQueue).strict) continue;
@@ -1186,7 +1243,7 @@ export class Kernel implements PickContext {
       this.current = t;
       this.invariant(
         'strict wait queue',
-        `${t.name} changed the condition ${w.name} waits for on ${(w.obj as WaitQueue).name} outside a wake_up/wait_event step on it or a sched_point`,
+        `${t.name} changed the condition ${w.name} waits for on ${(w.obj as WaitQueue).name} outside a wake_up/wait_event step on it or a plain sched_point`,
       );
       this.current = null;
     }

@@ -55,6 +55,35 @@ export class Lifetime {
     return this.live.has(obj);
   }
 
+  /**
+   * Access watching for the checker's DPOR: every later read or write of one of
+   * obj's own data properties calls hook(obj) first, so that a kfree can be related
+   * to exactly the steps that touched the object instead of to every step. The
+   * properties become accessors over a private store (noted as a reshape: a world
+   * snapshot's restore turns them back into plain fields).
+   */
+  watch(obj: object, hook: (obj: object) => void): void {
+    noteReshape(obj);
+    const store = new Map<string | symbol, unknown>();
+    for (const key of Reflect.ownKeys(obj)) {
+      const desc = Object.getOwnPropertyDescriptor(obj, key)!;
+      if (!('value' in desc) || desc.configurable !== true || desc.writable !== true) continue;
+      store.set(key, desc.value);
+      Object.defineProperty(obj, key, {
+        configurable: true,
+        enumerable: desc.enumerable ?? false,
+        get() {
+          hook(obj);
+          return store.get(key);
+        },
+        set(v: unknown) {
+          hook(obj);
+          store.set(key, v);
+        },
+      });
+    }
+  }
+
   liveObjects(): Array<[object, ObjMeta]> {
     return [...this.live].map((o) => [o, this.meta.get(o)!]);
   }

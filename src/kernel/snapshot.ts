@@ -64,8 +64,12 @@ interface Saved {
   slowRound: number;
 }
 
-/** Puts saved values back into an object of one shape: (obj, values). */
-type Assign = (o: any, v: readonly unknown[]) => void;
+/**
+ * Puts saved values back into an object of one shape: (obj, values). For a plain
+ * object it first checks that its keys are still the captured ones and returns false
+ * (having changed nothing) if not.
+ */
+type Assign = (o: any, v: readonly unknown[]) => boolean;
 
 /**
  * Restore functions by shape. A generic loop over many shapes makes every property
@@ -74,10 +78,15 @@ type Assign = (o: any, v: readonly unknown[]) => void;
  */
 const assignCache = new Map<string, Assign>();
 
-function assignFor(keys: readonly (string | symbol)[], vals: readonly unknown[]): Assign {
+function assignFor(keys: readonly (string | symbol)[], vals: readonly unknown[], enumKeys: readonly string[] | null): Assign {
   const syms: symbol[] = [];
-  const sig: string[] = [];
+  const sig: string[] = [enumKeys === null ? 'class' : `plain:${JSON.stringify(enumKeys)}`];
   const body: string[] = [];
+  if (enumKeys !== null) {
+    // for-in walks the shape's enum cache without allocating (a plain object has no
+    // inherited enumerable keys); Object.keys() here cost a third of all restore time.
+    body.push(`let j = 0; for (const k in o) if (k !== E[j++]) return false; if (j !== ${enumKeys.length}) return false;`);
+  }
   for (let j = 0; j < keys.length; j++) {
     if (vals[j] === IMMUTABLE) continue;
     const k = keys[j]!;
@@ -97,8 +106,8 @@ function assignFor(keys: readonly (string | symbol)[], vals: readonly unknown[])
   let f = assignCache.get(key);
   if (f === undefined) {
     // Generated from property names only (JSON-quoted); symbols are passed in.
-    const make = new Function('S', `return function restoreShape(o, v) { let x; ${body.join(' ')} };`) as (S: symbol[]) => Assign;
-    f = make(syms);
+    const make = new Function('S', 'E', `return function restoreShape(o, v) { let x; ${body.join(' ')} return true; };`) as (S: symbol[], E: readonly string[] | null) => Assign;
+    f = make(syms, enumKeys);
     assignCache.set(key, f);
   }
   return f;
@@ -227,7 +236,8 @@ export class WorldSnapshot {
           special = true;
         }
       }
-      saved.push({ obj: o, kind: Kind.OBJECT, proto, keys, vals, special, enumKeys: proto === Object.prototype || proto === null ? Object.keys(o) : null, assign: special ? null : assignFor(keys, vals), slowRound: 0 });
+      const enumKeys = proto === Object.prototype || proto === null ? Object.keys(o) : null;
+      saved.push({ obj: o, kind: Kind.OBJECT, proto, keys, vals, special, enumKeys, assign: special ? null : assignFor(keys, vals, enumKeys), slowRound: 0 });
     }
     reshaped.clear();
     const snap = new WorldSnapshot(saved, new Map(saved.map((x) => [x.obj as object, x])), saved.length);
@@ -293,12 +303,9 @@ export class WorldSnapshot {
 function restoreObject(o: any, s: Saved, slow: boolean): void {
   const keys = s.keys;
   const vals = s.vals as unknown[];
-  if (!slow && s.assign !== null && (s.enumKeys === null || sameKeys(Object.keys(o), s.enumKeys))) {
-    // Fast path: no key came or went (checked here for plain objects, reported by
-    // noteReshape otherwise), plain data properties: one compiled function per shape.
-    s.assign(o, vals);
-    return;
-  }
+  // Fast path: no key came or went (checked by assign for plain objects, reported by
+  // noteReshape otherwise), plain data properties: one compiled function per shape.
+  if (!slow && s.assign !== null && s.assign(o, vals)) return;
   // Slow path (a freed object's accessors, keys added or deleted, special
   // properties): redefine each saved property. With the same keys this keeps their
   // order; otherwise drop the configurable ones and re-add them in the captured order.
@@ -321,8 +328,9 @@ function sameKeys(cur: readonly (string | symbol)[], keys: readonly (string | sy
 function sameMap(m: Map<unknown, unknown>, v: readonly unknown[]): boolean {
   if (m.size * 2 !== v.length) return false;
   let j = 0;
-  for (const [k, x] of m) {
-    if (k !== v[j] || x !== v[j + 1]) return false;
+  // Keys and get(): no [k, v] entry array per element.
+  for (const k of m.keys()) {
+    if (k !== v[j] || m.get(k) !== v[j + 1]) return false;
     j += 2;
   }
   return true;

@@ -268,6 +268,7 @@ export class Qemu {
   }
 
   private *teardown(): KGen<void> {
+    yield this.k.sched_point_on(this, 'qemu_cleanup');
     this.running = false;
     this.guest?.stop();
     for (const d of [...this.devices]) yield* this.unrealize(d);
@@ -443,16 +444,19 @@ export class Qemu {
   private *cfg_chg_notifier_handler(d: VfioApDevice, ctx: EventFdCtx): KGen<void> {
     if (!eventfd_read(ctx)) return;
     d.cfg_handled++;
+    // The event queue and the running state are QEMU's: steps keyed by this QEMU
+    // (sched_point_on) are the only ones that touch them, so the checker relates the
+    // CRW path to QEMU's other paths on them and to nothing else.
+    yield this.k.sched_point_on(this, 'vfio_ap_cfg_chg_notifier_handler');
     this.cfgChgEvents.push(this.cfgSeq++);
-    yield* this.css_generate_css_crws();
+    this.css_generate_css_crws();
   }
 
   // ------------------------------------------------------------ channel subsystem
 
-  /** css_generate_css_crws(): a channel report word → the guest's CRW machine check handler. */
-  private *css_generate_css_crws(): KGen<void> {
+  /** css_generate_css_crws(): a channel report word → the guest's CRW machine check handler (caller: past a point keyed by this QEMU). */
+  private css_generate_css_crws(): void {
     this.crws++;
-    yield this.k.sched_point('css_generate_css_crws');
     if (!this.running || !this.kvm) return;
     // The guest kernel's chsc_process_crw: SEI until no more events; AP change → AP bus rescan.
     this.spawnVcpu(0, this.guest_process_crw());
@@ -462,7 +466,7 @@ export class Qemu {
     const k = this.k;
     yield* k.fn('guest chsc_process_crw', (function* (this: Qemu): KGen<void> {
       for (;;) {
-        yield k.sched_point('CHSC SEI');
+        yield k.sched_point_on(this, 'CHSC SEI');
         const res = this.chsc_sei();
         if (res.response_code !== 1) break;
         if (res.nt === 0 && res.cc === CHSC_SEI_CC_AP_CFG_CHG && res.rs === CHSC_SEI_RS_AP) this.guest?.force_rescan();

@@ -71,8 +71,9 @@ export function* get_update_locks_by_apqn(md: MatrixDev, apqn: Apqn): KGen<{ own
  */
 export function* get_update_locks_for_queue(md: MatrixDev, q: VfioApQueue): KGen<UpdateLocks> {
   const k = md.k;
+  const early = md.pieces.queueMdevRead === 'before-guests-lock' ? q.matrix_mdev : undefined;
   yield k.mutex_lock(md.guests_lock);
-  const kvm = q.matrix_mdev?.kvm ?? null;
+  const kvm = (early === undefined ? q.matrix_mdev : early)?.kvm ?? null;
   if (kvm) yield k.mutex_lock(kvm.lock);
   yield k.mutex_lock(md.mdevs_lock);
   return { kvm };

@@ -57,6 +57,12 @@ export interface VfioApPieces {
   scanCompleteFiltered: 'zeroed' | 'uninitialised';
   /** A reset answered RC 01: release the interrupt resources (newest) or WARN (mainline). */
   resetRc01: 'release' | 'warn';
+  /**
+   * Where get_update_locks_for_queue reads the queue's back reference to its mdev:
+   * under guests_lock (the kernel) or before taking it (an earlier version of this
+   * model, whose use-after-free apsim check found).
+   */
+  queueMdevRead: 'under-guests-lock' | 'before-guests-lock';
 }
 
 /** The default profile: the fixed behaviour of the spec. */
@@ -72,6 +78,7 @@ export const defaultVfioApPieces: Readonly<VfioApPieces> = Object.freeze({
   cfgKvmLock: 'if-attached',
   scanCompleteFiltered: 'zeroed',
   resetRc01: 'release',
+  queueMdevRead: 'under-guests-lock',
 });
 
 /** The `mainline` kernel profile: the [MAINLINE-QUIRK]s of the spec that have a piece. */

@@ -212,6 +212,6 @@ test('strict wait queue: a condition written outside wake_up(wq, action) is repo
     k.run();
     const bugs = k.bugs.map((b) => b.title);
     if (legal) assert.deepEqual(bugs, []);
-    else assert.deepEqual(bugs, ['invariant strict wait queue violated: waker changed the condition waiter waits for on strict wq outside a wake_up/wait_event step on it or a sched_point']);
+    else assert.deepEqual(bugs, ['invariant strict wait queue violated: waker changed the condition waiter waits for on strict wq outside a wake_up/wait_event step on it or a plain sched_point']);
   }
 });

@@ -2,10 +2,13 @@
 // stateless. Every step of the explored phase is an event; two events of different
 // tasks are dependent iff they touch the same object (lock, rwsem, completion, wait
 // queue, kref, atomic, work item, task) or one of them is "global": a sched_point
-// (an unlocked shared access), a kfree (frees what others may touch) or a wait_event
-// (its condition reads arbitrary state) — unless its wait queue is strict (its
-// condition state changes only in steps on the queue or after a sched_point, which
-// the kernel checks), then it is keyed by the queue. First steps and msleep are local.
+// (an unlocked shared access) or a wait_event (its condition reads arbitrary state)
+// — unless its wait queue is strict (its condition state changes only in steps on
+// the queue or after a sched_point, which the kernel checks), then it is keyed by the
+// queue; a sched_point_on is keyed by its object. A kfree depends on the steps that
+// touched the freed object: the kernel logs which heap objects (kzalloc) each step
+// reads or writes (a touch after the kfree is a use-after-free, reported as such),
+// and on global steps. First steps and msleep are local.
 //
 // Happens-before is tracked with vector clocks (including spawn edges). For each new
 // event e' the latest earlier dependent event e of another task that is not already
@@ -21,6 +24,13 @@ import { Redundant, type Explorer } from './explorer.js';
 
 const NONE = -1;
 const GLOBAL = -2;
+/**
+ * A kfree's key. Races are found from the access log (record), but what the pending
+ * step of a sleeping task will touch is unknown — even a first step or an msleep
+ * (otherwise local) may read the object — so for sleep sets a kfree is dependent
+ * with every event, local ones included.
+ */
+const FREE = -3;
 
 const enum Flag {
   RELEASE = 1,
@@ -70,6 +80,7 @@ function flagsOf(op: Op): number {
 }
 
 function dependent(a: number, b: number): boolean {
+  if (a === FREE || b === FREE) return true;
   if (a === NONE || b === NONE) return false;
   return a === GLOBAL || b === GLOBAL || a === b;
 }
@@ -77,6 +88,7 @@ function dependent(a: number, b: number): boolean {
 export class DporExplorer implements Explorer {
   readonly name = 'dpor';
   readonly seeded = false;
+  readonly tracksAccesses = true;
   /** Choice nodes by explored-phase step index. */
   private nodes: (Node | undefined)[] = [];
   /** Steps of the prefix to replay. */
@@ -90,6 +102,8 @@ export class DporExplorer implements Explorer {
   private spawnClock: (number[] | undefined)[] = [];
   private byKey = new Map<number, number[]>();
   private lastGlobal = -1;
+  /** Heap object -> per task id, the latest event that touched it (kernel access log). */
+  private accessedBy = new Map<object, number[]>();
   private sleep = new Map<number, number>();
   private seenTasks = 0;
   /** Executions abandoned by sleep sets. */
@@ -105,6 +119,7 @@ export class DporExplorer implements Explorer {
     this.spawnClock = [];
     this.byKey = new Map();
     this.lastGlobal = -1;
+    this.accessedBy = new Map();
     this.sleep = new Map();
     this.seenTasks = -1;
     return true;
@@ -135,8 +150,10 @@ export class DporExplorer implements Explorer {
       case Op.NONE:
         return NONE;
       case Op.SCHED:
+        // A plain sched_point: an unlocked access to anything; sched_point_on: keyed.
+        return t.obj === null ? GLOBAL : this.objKey(t.obj as object);
       case Op.FREE:
-        return GLOBAL;
+        return t.obj === null ? NONE : FREE;
       case Op.WAIT_EVENT:
         // Its condition reads arbitrary state, unless the queue is strict: then every
         // write to that state is a step on the queue or a sched_point (checked), and
@@ -195,7 +212,8 @@ export class DporExplorer implements Explorer {
   }
   private pendingSleep: Map<number, number> | null = null;
 
-  onStep(t: Task, step: number, spawned: number): void {
+  onStep(t: Task, step: number, spawned: number, accessed?: readonly object[] | null): void {
+    this.noteAccesses(accessed);
     const key = this.keyOf(t);
     // Tasks spawned by the previous step happen after it.
     if (this.seenTasks < 0) this.seenTasks = spawned;
@@ -218,9 +236,23 @@ export class DporExplorer implements Explorer {
    * never become events, but they race like one: t1 blocked on B held by t0 must be
    * able to take B before t0 did.
    */
-  end(pending?: readonly Task[]): void {
+  end(pending?: readonly Task[], accessed?: readonly object[] | null): void {
+    this.noteAccesses(accessed);
     if (!pending) return;
     for (const t of pending) if (t.op !== Op.NONE) this.record(t, this.keyOf(t), false);
+  }
+
+  /** The heap objects the last recorded event touched while it ran. */
+  private noteAccesses(accessed: readonly object[] | null | undefined): void {
+    if (!accessed || accessed.length === 0) return;
+    const j = this.events.length - 1;
+    if (j < 0) return;
+    const p = this.events[j]!.task;
+    for (const o of accessed) {
+      let a = this.accessedBy.get(o);
+      if (a === undefined) this.accessedBy.set(o, (a = []));
+      a[p] = j;
+    }
   }
 
   private record(t: Task, key: number, push: boolean): void {
@@ -234,7 +266,29 @@ export class DporExplorer implements Explorer {
     const j = this.events.length;
     const ev: Ev = { task: p, key, flags, seq, clock };
     const races: number[] = [];
-    if (key !== NONE) {
+    if (key === FREE) {
+      // kfree races with the latest step of each other task that touched the object
+      // (logged by the kernel; a later touch is a use-after-free, reported) and with
+      // the latest global step.
+      const a = this.accessedBy.get(t.obj as object);
+      if (a !== undefined)
+        for (let q = 0; q < a.length; q++) {
+          const e = a[q];
+          if (q === p || e === undefined) continue;
+          if (!covers(base, this.events[e]!)) races.push(e);
+          join(clock, this.events[e]!.clock);
+        }
+      const g = this.lastGlobal;
+      if (g >= 0 && this.events[g]!.task !== p) {
+        if (!covers(base, this.events[g]!)) races.push(g);
+        join(clock, this.events[g]!.clock);
+      }
+      if (push) {
+        let b = a;
+        if (b === undefined) this.accessedBy.set(t.obj as object, (b = []));
+        b[p] = j; // a second kfree races with this one (double free)
+      }
+    } else if (key !== NONE) {
       if (key === GLOBAL) {
         for (let q = 0; q < this.lastOfTask.length; q++) {
           const e = this.lastOfTask[q];

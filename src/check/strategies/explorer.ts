@@ -16,10 +16,15 @@ export interface Explorer {
    * step about to run within the explored phase, `prev` the task that ran the last one.
    */
   pick(tasks: readonly Task[], n: number, step: number, prev: Task | null): number;
-  /** Every step of the explored phase, before it executes (t.op / t.obj pending). */
-  onStep?(t: Task, step: number, spawned: number): void;
-  /** The execution ended (normally, at a bug, or aborted); `pending`: tasks still live. */
-  end?(pending?: readonly Task[]): void;
+  /**
+   * Every step of the explored phase, before it executes (t.op / t.obj pending).
+   * `accessed`: with tracksAccesses, the heap objects the previous step touched.
+   */
+  onStep?(t: Task, step: number, spawned: number, accessed?: readonly object[] | null): void;
+  /** Wants the heap objects each step touches (the kernel then watches them). */
+  readonly tracksAccesses?: boolean;
+  /** The execution ended (normally, at a bug, or aborted); `pending`: tasks still live; `accessed` as for onStep. */
+  end?(pending?: readonly Task[], accessed?: readonly object[] | null): void;
   /** Seeded explorers with a step count to learn (PCT): called after a calibration run. */
   calibrate?(steps: number, tasks: number): void;
   /** Whether executions are independent given their index (can be split by range). */

@@ -52,7 +52,7 @@ const proofs = listScenarios()
   .filter((s) => s.exhaustive)
   .map((s) => {
     const t0 = process.hrtime.bigint();
-    const r = runCampaign({ scenario: s, strategy: 'dpor', seed: 1, executions: 5_000, minimise: false });
+    const r = runCampaign({ scenario: s, strategy: 'dpor', seed: 1, executions: 10_000, minimise: false });
     return { scenario: s.name, complete: r.complete, clean: r.failure === null, executions: r.coverage.executions, ms: Math.round(Number(process.hrtime.bigint() - t0) / 1e6) };
   });
 
@@ -71,6 +71,12 @@ const result = {
   mutants,
   seed003_lockdep_execution: seed003.failure ? seed003.failure.execution + 1 : null,
   seed003_vfio_ap_lockdep_execution: seed003VfioAp.failure ? seed003VfioAp.failure.execution + 1 : null,
+  proofs_summary: {
+    scenarios: proofs.length,
+    proven: proofs.filter((p) => p.complete && p.clean).length,
+    executions: proofs.reduce((a, p) => a + p.executions, 0),
+    seconds: Math.round(proofs.reduce((a, p) => a + p.ms, 0) / 100) / 10,
+  },
   proofs,
 };
 console.log(JSON.stringify(result));

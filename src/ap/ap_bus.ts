@@ -3,7 +3,7 @@
 // the in_use callbacks, bus scans that create and remove card and queue devices
 // from QCI and TAPQ, the driver callbacks on configuration changes, binding
 // revision, and the bus attributes in /sys/bus/ap.
-import { E, Errno, type KGen, type Kernel, type Mutex, type Task, type Completion, type Work, type Timer } from '../kernel/index.js';
+import { E, Errno, READS, type KGen, type Kernel, type Mutex, type Task, type Completion, type Work, type Timer } from '../kernel/index.js';
 import type { Machine } from '../hw/machine.js';
 import { type ApMask, fullMask, newMask, copyMask, maskEquals, maskAndNot, maskIsEmpty, testBit, formatMask, maskIds } from '../hw/mask.js';
 import { type QciInfo, decodeHwinfo, qciFeatures, encodeQciBlock, qciBlocksEqual } from '../hw/registers.js';
@@ -96,7 +96,8 @@ export class ApBus {
     opts: ApBusOptions = {},
   ) {
     const k = (this.k = core.k);
-    this.ap_attr_mutex = k.mutex_init('ap_attr_mutex');
+    // Read sections (the per-queue reservation checks) must leave ap_perms unchanged.
+    this.ap_attr_mutex = k.mutex_init('ap_attr_mutex', { digest: () => String.fromCharCode(...this.perms.apm, ...this.perms.aqm) });
     this.ap_scan_bus_mutex = k.mutex_init('ap_scan_bus_mutex');
     this.ap_apqn_bindings_complete = k.init_completion('ap_apqn_bindings_complete');
     this.perms = { apm: fullMask(), aqm: fullMask() };
@@ -252,7 +253,7 @@ export class ApBus {
     const drv = dev.driver as ApDriver;
     if (is_queue_dev(dev)) {
       if (dev.driver_override !== null && dev.driver_override !== drv.name) return -E.ENODEV;
-      yield k.mutex_lock(this.ap_attr_mutex);
+      yield k.mutex_lock(this.ap_attr_mutex, READS);
       const devres = this.ap_owned_by_def_drv(dev.apid, dev.apqi);
       yield k.mutex_unlock(this.ap_attr_mutex);
       const drvres = (drv.flags & AP_DRIVER_FLAG_DEFAULT) !== 0;
@@ -373,7 +374,7 @@ export class ApBus {
   *ap_bus_revise_bindings(): KGen<void> {
     for (const aq of [...this.queues.values()]) {
       if (aq.dead) continue;
-      yield this.k.mutex_lock(this.ap_attr_mutex);
+      yield this.k.mutex_lock(this.ap_attr_mutex, READS);
       const devres = this.ap_owned_by_def_drv(aq.apid, aq.apqi);
       yield this.k.mutex_unlock(this.ap_attr_mutex);
       // An unbound queue counts as "not default" (to_ap_drv(NULL) has no flags), so

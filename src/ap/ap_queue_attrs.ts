@@ -1,5 +1,5 @@
 // sysfs attributes of AP queue devices (drivers/s390/crypto/ap_queue.c).
-import { E, Errno, type Kernel } from '../kernel/index.js';
+import { E, Errno, READS, type Kernel } from '../kernel/index.js';
 import type { AttrOps } from '../sysfs/index.js';
 import type { Device } from '../base/core.js';
 import type { AttributeGroup } from '../base/types.js';
@@ -85,7 +85,7 @@ export const apQueueDriverOverride: AttrOps<Device> = {
   },
   *store(k, d, buf) {
     const b = busOf(d);
-    yield k.mutex_lock(b.ap_attr_mutex);
+    yield k.mutex_lock(b.ap_attr_mutex, READS);
     const masksAllOnes = maskCount(b.perms.apm) === 256 && maskCount(b.perms.aqm) === 256;
     yield k.mutex_unlock(b.ap_attr_mutex);
     if (!masksAllOnes) return -E.EINVAL!;

@@ -1,7 +1,7 @@
 // The simulated kernel runtime: tasks, scheduler, virtual time, locks, lockdep,
 // object lifetime, workqueues, printk and errno.
 export { Kernel, RunStatus, type KernelOptions, type TimeMode, type DevLike, type Timer, type EventSource } from './kernel.js';
-export { Op, OP, opName, type KGen, type OpToken } from './ops.js';
+export { Op, OP, READS, opName, type KGen, type OpToken } from './ops.js';
 export { Task, TaskError, TaskState, type HeldLock, type LockInstance } from './task.js';
 export { Mutex, RwSemaphore, LockMap } from './locks.js';
 export { Completion, WaitQueue, Atomic, Kref, type Release } from './sync.js';

@@ -11,7 +11,7 @@
 // Time is virtual (nanoseconds). In 'discrete' mode (the checker) it advances only
 // when no task is enabled, straight to the next deadline; in 'external' mode (the
 // live host) the owner advances it with advanceTo().
-import { Op, OP, opName, type KGen, type OpToken } from './ops.js';
+import { Op, OP, READS, opName, type KGen, type OpToken } from './ops.js';
 import { Task, TaskError, TaskState, type HeldLock } from './task.js';
 import { Lockdep, heldLines, type LockdepReport, type ChainNode } from './lockdep.js';
 import { Mutex, RwSemaphore, LockMap } from './locks.js';
@@ -378,8 +378,8 @@ export class Kernel implements PickContext {
   // ---------------------------------------------------------------- mutex
 
   /** mutex_init() with the lockdep class name, e.g. "&matrix_dev->guests_lock". */
-  mutex_init(className: string): Mutex {
-    return new Mutex(this.lockdep.classFor(className, 'mutex'), this.nextLockAddr());
+  mutex_init(className: string, opts: { digest?: () => string } = {}): Mutex {
+    return new Mutex(this.lockdep.classFor(className, 'mutex'), this.nextLockAddr(), opts.digest ?? null);
   }
 
   /** Lock "addresses" are numbers; reports format them (fakeAddr) only when needed. */
@@ -400,6 +400,7 @@ export class Kernel implements PickContext {
     const t = this.needTask(call);
     t.op = op;
     t.obj = lock;
+    t.arg = null;
     t.interruptible = interruptible;
     t.node = this.ld ? this.lockdep.acquire(t, lock.cls, read, false, call, lock) : this.lockdep.root;
     return OP;
@@ -413,8 +414,16 @@ export class Kernel implements PickContext {
     return OP;
   }
 
-  mutex_lock(m: Mutex): OpToken {
-    return this.lockOp('mutex_lock', Op.LOCK, m, 0, false);
+  /**
+   * mutex_lock(). With READS the critical section only reads what m protects and is a
+   * leaf: its next op is the matching mutex_unlock, and m's digest (if any) is the same
+   * at both ends — the kernel checks both. The checker's DPOR lets two read sections
+   * of one mutex commute, as they do (lockdep sees an ordinary mutex_lock).
+   */
+  mutex_lock(m: Mutex, section?: typeof READS): OpToken {
+    this.lockOp('mutex_lock', Op.LOCK, m, 0, false);
+    this.current!.arg = section === READS ? READS : null;
+    return OP;
   }
 
   /** Resumes with 0, or -EINTR (-4) if a signal arrives while waiting. */
@@ -1327,6 +1336,12 @@ export class Kernel implements PickContext {
 
   /** Executes t's pending op; returns false if the task stays blocked. */
   private exec(t: Task): boolean {
+    // A read section is a leaf: nothing but its unlock may follow the lock.
+    if (t.readSection !== null && (t.op !== Op.UNLOCK || t.obj !== t.readSection)) {
+      const m = t.readSection;
+      t.readSection = null;
+      this.invariant('read section', `${t.name} did ${opName(t.op)} inside a read section of ${m.name} (mutex_lock with READS must be followed by its mutex_unlock)`);
+    }
     switch (t.op) {
       case Op.START:
       case Op.SCHED:
@@ -1339,6 +1354,12 @@ export class Kernel implements PickContext {
         }
         m.owner = t;
         this.pushHeld(t, m, 0, false, t.node!);
+        if (t.arg === READS) {
+          t.readSection = m;
+          // The digest matters to DPOR, which is when accesses are tracked; the live
+          // host's rescans of 65,536 queues need not pay for it.
+          t.readDigest = this.accessLog !== null && m.digest !== null ? m.digest() : '';
+        }
         t.result = 0;
         return true;
       }
@@ -1362,6 +1383,11 @@ export class Kernel implements PickContext {
         }
         m.owner = null;
         this.removeHeld(t, i);
+        if (t.readSection === m) {
+          t.readSection = null;
+          if (this.accessLog !== null && m.digest !== null && m.digest() !== t.readDigest)
+            this.invariant('read section', `${t.name} changed the state ${m.name} protects inside a read section (mutex_lock with READS)`);
+        }
         return true;
       }
       case Op.DOWN_READ: {

@@ -9,6 +9,11 @@ export class Mutex implements LockInstance {
   constructor(
     readonly cls: LockClass,
     private readonly addrNum: number,
+    /**
+     * The state the mutex protects, as text: compared before and after every read
+     * section (mutex_lock(m, READS)), which must leave it unchanged.
+     */
+    readonly digest: (() => string) | null = null,
   ) {}
   /** The kernel-looking address lockdep prints. */
   get addr(): string {

@@ -36,6 +36,9 @@ export const enum Op {
   FLUSH_WORKQUEUE,
 }
 
+/** mutex_lock(m, READS): a critical section that only reads what m protects (see Kernel.mutex_lock). */
+export const READS: unique symbol = Symbol('read-section');
+
 /** The token every op method returns; tasks must `yield` it. */
 export const OP: unique symbol = Symbol('kernel-op');
 export type OpToken = typeof OP;

@@ -1,4 +1,5 @@
 // A simulated kernel thread: a generator body plus the scheduler's bookkeeping.
+import type { Mutex } from './locks.js';
 import { Op, type KGen } from './ops.js';
 import type { LockClass, ChainNode } from './lockdep.js';
 
@@ -42,6 +43,9 @@ export class Task {
   woken = false;
   /** For mutex_lock_interruptible / *_interruptible waits. */
   interruptible = false;
+  /** The mutex of the read section this task is in (mutex_lock(m, READS)), and the protected state's digest at entry. */
+  readSection: Mutex | null = null;
+  readDigest = '';
   sigpending = false;
   /** Value to resume the generator with. */
   result: any = undefined;

@@ -18,7 +18,7 @@
 // later blocking acquire of the same object: they cannot be co-enabled in the other
 // order. Sleep sets prune schedules equivalent to explored ones; an execution whose
 // every enabled task sleeps is abandoned (Redundant).
-import { Op, type Task, type WaitQueue } from '../../kernel/index.js';
+import { Op, READS, type Task, type WaitQueue } from '../../kernel/index.js';
 import { ReplayDivergence } from '../../kernel/index.js';
 import { Redundant, type Explorer } from './explorer.js';
 
@@ -31,6 +31,12 @@ const GLOBAL = -2;
  * with every event, local ones included.
  */
 const FREE = -3;
+/**
+ * Keys at or above this are read sections (mutex_lock(m, READS) and its unlock) of
+ * the object with key `k - READ`: two read sections commute, a read section and any
+ * other operation on the object do not.
+ */
+const READ = 1 << 24;
 
 const enum Flag {
   RELEASE = 1,
@@ -82,7 +88,12 @@ function flagsOf(op: Op): number {
 function dependent(a: number, b: number): boolean {
   if (a === FREE || b === FREE) return true;
   if (a === NONE || b === NONE) return false;
-  return a === GLOBAL || b === GLOBAL || a === b;
+  if (a === GLOBAL || b === GLOBAL) return true;
+  if (a >= READ) {
+    if (b >= READ) return false;
+    a -= READ;
+  } else if (b >= READ) b -= READ;
+  return a === b;
 }
 
 export class DporExplorer implements Explorer {
@@ -104,6 +115,8 @@ export class DporExplorer implements Explorer {
   private lastGlobal = -1;
   /** Heap object -> per task id, the latest event that touched it (kernel access log). */
   private accessedBy = new Map<object, number[]>();
+  /** Object key -> per task id, its read-section events on the object, in order. */
+  private readsOf = new Map<number, number[][]>();
   private sleep = new Map<number, number>();
   private seenTasks = 0;
   /** Executions abandoned by sleep sets. */
@@ -120,6 +133,7 @@ export class DporExplorer implements Explorer {
     this.byKey = new Map();
     this.lastGlobal = -1;
     this.accessedBy = new Map();
+    this.readsOf = new Map();
     this.sleep = new Map();
     this.seenTasks = -1;
     return true;
@@ -159,6 +173,10 @@ export class DporExplorer implements Explorer {
         // write to that state is a step on the queue or a sched_point (checked), and
         // the wait is keyed by the queue like any other op on it.
         return (t.obj as WaitQueue).strict ? this.objKey(t.obj as object) : GLOBAL;
+      case Op.LOCK:
+        return t.arg === READS ? READ + this.objKey(t.obj as object) : this.objKey(t.obj as object);
+      case Op.UNLOCK:
+        return t.readSection === t.obj ? READ + this.objKey(t.obj as object) : this.objKey(t.obj as object);
       default: {
         const o = t.obj as object | null;
         if (o === null || typeof o !== 'object') return NONE;
@@ -298,7 +316,11 @@ export class DporExplorer implements Explorer {
         }
         if (push) this.lastGlobal = j;
       } else {
-        const list = this.byKey.get(key);
+        // Read sections of an object are ordered only against its other operations:
+        // those are in byKey (a total order), the read events per task in readsOf.
+        const isRead = key >= READ;
+        const obj = isRead ? key - READ : key;
+        const list = this.byKey.get(obj);
         if (list) {
           for (let x = list.length - 1; x >= 0; x--) {
             const e = this.events[list[x]!]!;
@@ -308,8 +330,33 @@ export class DporExplorer implements Explorer {
             break;
           }
           join(clock, this.events[list[list.length - 1]!]!.clock);
-          if (push) list.push(j);
-        } else if (push) this.byKey.set(key, [j]);
+        }
+        const reads = this.readsOf.get(obj);
+        if (isRead) {
+          if (push) {
+            let r = reads;
+            if (r === undefined) this.readsOf.set(obj, (r = []));
+            (r[p] ??= []).push(j);
+          }
+        } else {
+          if (reads !== undefined)
+            for (let q = 0; q < reads.length; q++) {
+              const rq = reads[q];
+              if (q === p || rq === undefined) continue;
+              for (let x = rq.length - 1; x >= 0; x--) {
+                const e = this.events[rq[x]!]!;
+                if (covers(base, e)) break;
+                if (e.flags & Flag.RELEASE && flags & Flag.BLOCKING) continue;
+                races.push(rq[x]!);
+                break;
+              }
+              join(clock, this.events[rq[rq.length - 1]!]!.clock);
+            }
+          if (push) {
+            if (list) list.push(j);
+            else this.byKey.set(obj, [j]);
+          }
+        }
         const g = this.lastGlobal;
         if (g >= 0 && this.events[g]!.task !== p) {
           if (!covers(base, this.events[g]!)) races.push(g);

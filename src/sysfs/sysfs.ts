@@ -74,6 +74,9 @@ export class Sysfs extends KernfsTree {
 
   /** open(O_RDONLY) + read everything + close, from inside a task. */
   *read_gen(k: Kernel, path: string, opts: IoOptions = {}): KGen<ReadResult> {
+    // open(): path walk and kernfs_get_active read the tree that device add/del,
+    // driver binding and removal change in steps of any kind — an unlocked shared read.
+    yield k.sched_point('open');
     const r = this.openAttr(path, 'r', opts.uid ?? 0);
     if (typeof r === 'number') return { ok: false, errno: r };
     const ops = r.ops;
@@ -103,6 +106,7 @@ export class Sysfs extends KernfsTree {
 
   /** open(O_WRONLY) + one write(2) of data + close, from inside a task. */
   *write_gen(k: Kernel, path: string, data: string, opts: IoOptions = {}): KGen<WriteResult> {
+    yield k.sched_point('open'); // as in read_gen
     const r = this.openAttr(path, 'w', opts.uid ?? 0);
     if (typeof r === 'number') return { ok: false, errno: r };
     if (data.length === 0) return { ok: true, count: 0 };

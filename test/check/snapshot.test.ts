@@ -158,8 +158,8 @@ test('campaigns give identical results and reports with and without world snapsh
   // A clean campaign: the same coverage, and DPOR completes in the same number of executions.
   for (const name of ['vfio-ap-pair:read-matrix+unassign-cdom0', 'ap-pair:apmask+0+apmask+0']) {
     const s = getScenario(name)!;
-    const a = runCampaign({ scenario: s, strategy: 'dpor', seed: 1, executions: 500, snapshot: false });
-    const b = runCampaign({ scenario: s, strategy: 'dpor', seed: 1, executions: 500 });
+    const a = runCampaign({ scenario: s, strategy: 'dpor', seed: 1, executions: 2_000, snapshot: false });
+    const b = runCampaign({ scenario: s, strategy: 'dpor', seed: 1, executions: 2_000 });
     assert.equal(a.complete, true);
     assert.deepEqual(b, a);
   }

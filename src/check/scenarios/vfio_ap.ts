@@ -151,6 +151,8 @@ export interface VaWorld extends World {
   readonly detachesA: boolean;
   /** The host's AP configuration (QCI masks) when the explored phase began. */
   readonly cfg0: string;
+  /** Mdev A's ap_config when the explored phase began. */
+  readonly apConfigA: string;
 }
 
 /** Runs body to completion in a setup task (first-come scheduling). */
@@ -199,7 +201,7 @@ export function bootVfioAp(env: ScenarioEnv, o: VfioApSetup = {}, detachesA = fa
   h.advance(100_000_000);
   let efd = -1;
   if (q1) efd = q1.files.install(eventfd_file('cfg'));
-  return { k: h.k, host: h, md, q1, q2, user, vmB, efd, removed: new Set(), aqicRc: [], detachesA, cfg0: hostConfig(h) };
+  return { k: h.k, host: h, md, q1, q2, user, vmB, efd, removed: new Set(), aqicRc: [], detachesA, cfg0: hostConfig(h), apConfigA: h.read(`${A}/ap_config`) };
 }
 
 /** The host's QCI masks as text (what an HMC change alters). */
@@ -283,10 +285,10 @@ export const vaOps: readonly VaOp[] = [
   { name: 'unassign-cdom0', run: wr(`${A}/unassign_control_domain`, '0') },
   {
     name: 'ap_config',
+    // As mdevctl starts a device: its stored configuration (A's when the explored phase
+    // began) written in one go, whatever happened to A meanwhile.
     *run(w) {
-      const cur = yield* w.host.sysfs.read_gen(w.k, `${A}/ap_config`);
-      if (!cur.ok) return -cur.errno;
-      const r = yield* w.host.sysfs.write_gen(w.k, `${A}/ap_config`, cur.data);
+      const r = yield* w.host.sysfs.write_gen(w.k, `${A}/ap_config`, w.apConfigA);
       return r.ok ? 0 : -r.errno;
     },
   },

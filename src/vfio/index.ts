@@ -7,3 +7,4 @@ export * from './iommu.js';
 export * from './vfio_main.js';
 export * from './group.js';
 export * from './mdev.js';
+export * from './user.js';

@@ -2,25 +2,14 @@
 // parent on its own bus, an mdev driver with one type, and VFIO device ops that attach the mdev
 // to the VM (CRYCB = a fixed matrix), answer the vfio-ap ioctls per vfio-ap-driver.md 9, signal
 // the REQ/CFG_CHG eventfds, and reset queues with ZAPQ.
-import { E, type KGen, type Kernel, type Mutex, type Task } from '../../src/kernel/index.js';
+import { E, type KGen, type Kernel, type Mutex } from '../../src/kernel/index.js';
 import { Host, type HostOptions } from '../../src/host/index.js';
 import { Device, bus_register, device_register, driver_register, root_device_register, type BusType, type DeviceDriver } from '../../src/base/index.js';
 import { apqn, maskFromIds, type ApMask } from '../../src/hw/index.js';
-import { KvmHost, kvm_arch_crypto_clear_masks, kvm_arch_crypto_set_masks, kvm_get_kvm, kvm_put_kvm, kvm_vfio_file_add, kvm_vfio_file_del, type Kvm } from '../../src/kvm/index.js';
+import { KvmHost, kvm_arch_crypto_clear_masks, kvm_arch_crypto_set_masks, kvm_get_kvm, kvm_put_kvm, type Kvm } from '../../src/kvm/index.js';
 import {
-  Files,
   MdevParent,
-  VFIO_GROUP_GET_DEVICE_FD,
-  VFIO_GROUP_SET_CONTAINER,
-  VFIO_SET_IOMMU,
-  VFIO_TYPE1v2_IOMMU,
-  eventfd_file,
-  sys_close,
-  sys_ioctl,
-  task_set_files,
-  vfio_file_set_kvm,
-  vfio_open,
-  type KFile,
+  VfioProcess,
   VFIO_AP_CFG_CHG_IRQ_INDEX,
   VFIO_AP_NUM_IRQS,
   VFIO_AP_REQ_IRQ_INDEX,
@@ -308,79 +297,10 @@ function* doubleIoctl(st: Stack, v: DoubleMdev, cmd: number, arg: unknown): KGen
 
 // ---------------------------------------------------------------- a bare VFIO user
 
-/** A process using VFIO directly (what QEMU does, step by step). */
-export class VfioUser {
-  readonly files = new Files('user');
-  group_fd = -1;
-  container_fd = -1;
-  device_fd = -1;
-  group_file: KFile | null = null;
-  constructor(readonly st: Stack) {}
-
-  /** Runs body in a task of this process (named comm) to completion and returns its value. */
-  run<T>(body: KGen<T>, comm = 'user'): T {
-    const t = this.st.k.spawn(comm, body);
-    task_set_files(t, this.files);
-    this.st.k.onExit(t, () => {});
-    this.st.k.runUntilExit(t);
-    if (t.error) throw t.error;
-    if (!t.done) throw new Error(`${comm} did not finish: ${this.st.k.status}`);
-    return t.exitValue as T;
-  }
-
-  /** Spawns body in a task of this process without running the scheduler. */
-  spawn<T>(body: KGen<T>, comm = 'user'): Task {
-    const t = this.st.k.spawn(comm, body);
-    task_set_files(t, this.files);
-    return t;
-  }
-
-  /** open group + container, SET_CONTAINER, SET_IOMMU; optionally KVM_DEV_VFIO_FILE_ADD. */
-  *setup(uuid: string, kvm: Kvm | null): KGen<number> {
-    const k = this.st.k;
-    const g = this.st.h.sysfs.readlink(`/sys/bus/mdev/devices/${uuid}/iommu_group`).split('/').pop()!;
-    this.group_fd = yield* vfio_open(this.st.vfio, this.files, `/dev/vfio/${g}`);
-    if (this.group_fd < 0) return this.group_fd;
-    this.group_file = this.files.get(this.group_fd);
-    this.container_fd = yield* vfio_open(this.st.vfio, this.files, '/dev/vfio/vfio');
-    let r: number = yield* sys_ioctl(k, this.files, this.group_fd, VFIO_GROUP_SET_CONTAINER, this.container_fd);
-    if (r) return r;
-    r = yield* sys_ioctl(k, this.files, this.container_fd, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU);
-    if (r) return r;
-    if (kvm) {
-      const gf = this.group_file!;
-      r = yield* kvm_vfio_file_add(kvm, gf, (to) => vfio_file_set_kvm(gf, to));
-    }
-    return r;
-  }
-
-  *open(uuid: string): KGen<number> {
-    this.device_fd = yield* sys_ioctl(this.st.k, this.files, this.group_fd, VFIO_GROUP_GET_DEVICE_FD, uuid);
-    return this.device_fd;
-  }
-
-  *ioctl(cmd: number, arg: unknown): KGen<number> {
-    return yield* sys_ioctl(this.st.k, this.files, this.device_fd, cmd, arg);
-  }
-
-  *close(): KGen<number> {
-    const r: number = yield* sys_close(this.st.k, this.files, this.device_fd);
-    this.device_fd = -1;
-    return r;
-  }
-
-  *closeAll(kvm: Kvm | null): KGen<void> {
-    if (this.device_fd >= 0) yield* this.close();
-    if (kvm && this.group_file && kvm.vm_fd_open) yield* kvm_vfio_file_del(kvm, this.group_file);
-    if (this.group_fd >= 0) yield* sys_close(this.st.k, this.files, this.group_fd);
-    if (this.container_fd >= 0) yield* sys_close(this.st.k, this.files, this.container_fd);
-    this.group_fd = this.container_fd = -1;
-  }
-
-  /** eventfd(2) in this process. */
-  eventfd(name = 'eventfd'): { fd: number; ctx: EventFdCtx } {
-    const f = eventfd_file(name);
-    return { fd: this.files.install(f), ctx: f.private_data };
+/** A process using VFIO directly (what QEMU does, step by step), on the double's stack. */
+export class VfioUser extends VfioProcess {
+  constructor(readonly st: Stack) {
+    super({ k: st.k, vfio: st.vfio, sysfs: st.h.sysfs }, 'user');
   }
 }
 

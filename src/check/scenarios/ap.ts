@@ -178,7 +178,7 @@ export function apScenarios(): Scenario<ApWorld>[] {
       'ap-inuse-vs-assign',
       'AP bus, minimal host: an apmask write reserving adapter 0 (in_use callback) races adapter assignment of 00.0000 by the stand-in vfio_ap driver',
       [byName('apmask+0'), byName('assign')],
-      { executions: 2000 },
+      { executions: 2000, exhaustive: true },
     ),
     opScenario(
       'ap-bus5',

@@ -12,25 +12,17 @@
 import { E, type KGen } from '../../kernel/index.js';
 import type { Host } from '../../host/index.js';
 import {
-  Files,
   VFIO_DEVICE_RESET,
   VFIO_DEVICE_SET_IRQS,
-  VFIO_GROUP_GET_DEVICE_FD,
-  VFIO_GROUP_SET_CONTAINER,
   VFIO_IRQ_SET_ACTION_TRIGGER,
   VFIO_IRQ_SET_DATA_EVENTFD,
   VFIO_AP_CFG_CHG_IRQ_INDEX,
-  VFIO_SET_IOMMU,
-  VFIO_TYPE1v2_IOMMU,
+  VfioProcess,
   eventfd_file,
-  sys_close,
   sys_ioctl,
   task_set_files,
-  vfio_file_set_kvm,
-  vfio_open,
-  type KFile,
 } from '../../vfio/index.js';
-import { guest_aqic, kvm_create_vm, kvm_s390_crycb_masks, kvm_vfio_file_add, kvm_vfio_file_del, kvm_vm_release, type Kvm } from '../../kvm/index.js';
+import { guest_aqic, kvm_create_vm, kvm_s390_crycb_masks, kvm_vm_release, type Kvm } from '../../kvm/index.js';
 import { Qemu } from '../../qemu/index.js';
 import { AP_RESPONSE, apqn, formatApqn, maskAnd, maskIds, testBit } from '../../hw/index.js';
 import { vfio_ap_check_invariants, type MatrixDev } from '../../vfio_ap/index.js';
@@ -47,64 +39,19 @@ const NIB = 0x10000;
 
 // ---------------------------------------------------------------- a bare VFIO user
 
-/** A process using VFIO directly (QEMU's steps one by one), for open/close races. */
-export class BareVfioUser {
-  readonly files = new Files('vfio-user');
-  group_fd = -1;
-  container_fd = -1;
-  device_fd = -1;
-  group_file: KFile | null = null;
-  constructor(readonly h: Host) {}
-
-  /** Makes the calling task a thread of this process. */
-  private enter(): void {
-    task_set_files(this.h.k.current!, this.files);
+/**
+ * A process using VFIO directly (QEMU's steps one by one), for open/close races. Its
+ * close() of a device that is not open is a no-op (0), so that scenario operations
+ * can close unconditionally.
+ */
+export class BareVfioUser extends VfioProcess {
+  constructor(readonly h: Host) {
+    super({ k: h.k, vfio: h.vfio!, sysfs: h.sysfs });
   }
 
-  /** open group + container, SET_CONTAINER, SET_IOMMU; KVM_DEV_VFIO_FILE_ADD if kvm. */
-  *setup(uuid: string, kvm: Kvm | null): KGen<number> {
-    this.enter();
-    const k = this.h.k;
-    const vfio = this.h.vfio!;
-    const g = this.h.sysfs.readlink(`/sys/bus/mdev/devices/${uuid}/iommu_group`).split('/').pop()!;
-    this.group_fd = yield* vfio_open(vfio, this.files, `/dev/vfio/${g}`);
-    if (this.group_fd < 0) return this.group_fd;
-    this.group_file = this.files.get(this.group_fd);
-    this.container_fd = yield* vfio_open(vfio, this.files, '/dev/vfio/vfio');
-    let r: number = yield* sys_ioctl(k, this.files, this.group_fd, VFIO_GROUP_SET_CONTAINER, this.container_fd);
-    if (r) return r;
-    r = yield* sys_ioctl(k, this.files, this.container_fd, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU);
-    if (r) return r;
-    if (kvm) {
-      const gf = this.group_file!;
-      r = yield* kvm_vfio_file_add(kvm, gf, (to) => vfio_file_set_kvm(gf, to));
-    }
-    return r;
-  }
-
-  /** VFIO_GROUP_GET_DEVICE_FD: the fd or -errno. */
-  *open(uuid: string): KGen<number> {
-    this.enter();
-    this.device_fd = yield* sys_ioctl(this.h.k, this.files, this.group_fd, VFIO_GROUP_GET_DEVICE_FD, uuid);
-    return this.device_fd;
-  }
-
-  *close(): KGen<number> {
-    this.enter();
+  override *close(): KGen<number> {
     if (this.device_fd < 0) return 0;
-    const r: number = yield* sys_close(this.h.k, this.files, this.device_fd);
-    this.device_fd = -1;
-    return r;
-  }
-
-  /** Everything closed: device, KVM association, group, container. */
-  *closeAll(kvm: Kvm | null): KGen<void> {
-    this.enter();
-    if (this.device_fd >= 0) yield* this.close();
-    if (kvm && this.group_file && kvm.vm_fd_open) yield* kvm_vfio_file_del(kvm, this.group_file);
-    if (this.group_fd >= 0) yield* sys_close(this.h.k, this.files, this.group_fd);
-    if (this.container_fd >= 0) yield* sys_close(this.h.k, this.files, this.container_fd);
-    this.group_fd = this.container_fd = -1;
+    return yield* super.close();
   }
 }
 
@@ -468,20 +415,20 @@ export function vfioApScenarios(): Scenario<VaWorld>[] {
   const s = vaScenario;
   const list: Scenario<VaWorld>[] = [
     // Seed situations.
-    s('vfio-ap:assign-vs-apmask', 'seed 003: assigning domain 3 to A races an apmask write reserving adapter 0 (00.0003 either way: exactly one wins)', ['assign-dom3', 'apmask+0'], { executions: 100 }),
-    s('vfio-ap:unassign-vs-apmask', 'seed 003 v18: unassigning a domain (guests_lock) races an apmask write that conflicts with nothing: it must succeed', ['unassign-dom1', 'apmask+0'], { executions: 100 }),
-    s('vfio-ap:status-vs-aqmask', 'a queue status read (guests_lock) races an aqmask write that conflicts with nothing (reprobe of 01.0002)', ['read-status', 'aqmask+2'], { executions: 100 }),
+    s('vfio-ap:assign-vs-apmask', 'seed 003: assigning domain 3 to A races an apmask write reserving adapter 0 (00.0003 either way: exactly one wins)', ['assign-dom3', 'apmask+0'], { exhaustive: true, executions: 100 }),
+    s('vfio-ap:unassign-vs-apmask', 'seed 003 v18: unassigning a domain (guests_lock) races an apmask write that conflicts with nothing: it must succeed', ['unassign-dom1', 'apmask+0'], { exhaustive: true, executions: 100 }),
+    s('vfio-ap:status-vs-aqmask', 'a queue status read (guests_lock) races an aqmask write that conflicts with nothing (reprobe of 01.0002)', ['read-status', 'aqmask+2'], { exhaustive: true, executions: 100 }),
     s('vfio-ap:pqap-vs-close-vs-remove', 'seed 004: guest PQAP(AQIC) from a vCPU, QEMU device_del (close/detach) and mdev remove of the same mdev', ['aqic2', 'device_del-A', 'remove-A'], { executions: 100 }),
-    s('vfio-ap:vm-destroy-vs-close', 'seed 001: the VM fd closed concurrently with the device close of a bare VFIO user', ['close-B', 'vm-release-B'], { executions: 100, setupOpts: { guestA: false, userB: 'user-open' } }),
-    s('vfio-ap:vm-destroy-vs-open', 'seed 000: the VM fd closed concurrently with the device open of a bare VFIO user', ['open-B', 'vm-release-B'], { executions: 100, setupOpts: { guestA: false, userB: 'user' } }),
+    s('vfio-ap:vm-destroy-vs-close', 'seed 001: the VM fd closed concurrently with the device close of a bare VFIO user', ['close-B', 'vm-release-B'], { exhaustive: true, executions: 100, setupOpts: { guestA: false, userB: 'user-open' } }),
+    s('vfio-ap:vm-destroy-vs-open', 'seed 000: the VM fd closed concurrently with the device open of a bare VFIO user', ['open-B', 'vm-release-B'], { exhaustive: true, executions: 100, setupOpts: { guestA: false, userB: 'user' } }),
     s('vfio-ap:probe-remove-vs-hotplug-vs-cfgchg', 'queue remove + probe (unbind/bind 00.0001) races a hot plug (assign domain 2) and a host config change (domain 2 removed and re-added)', ['rebind-00.0001', 'assign-dom2', 'hmc-readd-dom2'], { executions: 80 }),
     s('vfio-ap:remove-while-in-use', 'remove mdev B while a second guest has it open (VFIO request path): never EBUSY, gone afterwards; guest 1 keeps its APQNs', ['remove-B', 'read-matrix'], { executions: 40, setupOpts: { userB: 'qemu' } }),
     // The rest of 7.3.
-    s('vfio-ap:second-open-same-vm', 'a second mdev (B) opened for guest 1\'s VM is rejected while guest 1 issues PQAP(AQIC) on its linked APQN', ['open-B', 'aqic2'], { executions: 60, setupOpts: { userB: 'user-same-vm' } }),
-    s('vfio-ap:open-vs-pqap', 'a bare VFIO user opens B (attach to its own VM) while guest 1 issues PQAP(AQIC)', ['open-B', 'aqic2'], { executions: 60, setupOpts: { userB: 'user' } }),
-    s('vfio-ap:lost-cdom-vs-read', 'the host loses control domain 3 (assigned to attached A): on_config_changed races a guest_matrix read', ['hmc-rm-cdom3', 'read-guest_matrix'], { executions: 40, setupOpts: { cdom3: true } }),
+    s('vfio-ap:second-open-same-vm', 'a second mdev (B) opened for guest 1\'s VM is rejected while guest 1 issues PQAP(AQIC) on its linked APQN', ['open-B', 'aqic2'], { exhaustive: true, executions: 60, setupOpts: { userB: 'user-same-vm' } }),
+    s('vfio-ap:open-vs-pqap', 'a bare VFIO user opens B (attach to its own VM) while guest 1 issues PQAP(AQIC)', ['open-B', 'aqic2'], { exhaustive: true, executions: 60, setupOpts: { userB: 'user' } }),
+    s('vfio-ap:lost-cdom-vs-read', 'the host loses control domain 3 (assigned to attached A): on_config_changed races a guest_matrix read', ['hmc-rm-cdom3', 'read-guest_matrix'], { exhaustive: true, executions: 40, setupOpts: { cdom3: true } }),
     s('vfio-ap:cfgchg-vs-assign-vs-aqic', 'the host loses usage domain 1 while A gets domain 2 hot plugged and the guest issues AQIC', ['hmc-rm-dom1', 'assign-dom2', 'aqic'], { executions: 60 }),
-    s('vfio-ap:adapter-lost-vs-unassign', 'the host loses adapter 1 (B\'s, guest 2 attached) while B\'s adapter is unassigned', ['hmc-rm-adapter1', 'unassign-adapter-B'], { executions: 40, setupOpts: { userB: 'qemu' } }),
+    s('vfio-ap:adapter-lost-vs-unassign', 'the host loses adapter 1 (B\'s, guest 2 attached) while B\'s adapter is unassigned', ['hmc-rm-adapter1', 'unassign-adapter-B'], { exhaustive: true, executions: 40, setupOpts: { userB: 'qemu' } }),
     s('vfio-ap:ioctls-vs-cdoms', 'VFIO_DEVICE_RESET and SET_IRQS on A race control domain (un)assignment and an ap_config write', ['reset', 'set_irqs', 'assign-cdom3', 'unassign-cdom0', 'ap_config'], { executions: 60 }),
     s('vfio-ap:create-vs-quit-vs-unbind', 'mdev create, guest 1 quits (close + VM destroy), 01.0002 unbound and 01.0003 freed (probe)', ['create-C', 'qemu-quit-A', 'unbind-01.0002', 'aqmask-3'], { executions: 60 }),
     s('vfio-ap:reads-vs-guests', 'matrix/guest_matrix/status reads race guest 2 (on B) and guest 1 both doing work: a reset, AQIC, an assignment', ['read-matrix', 'read-guest_matrix', 'read-status', 'reset', 'aqic'], { executions: 60, setupOpts: { userB: 'qemu' } }),

@@ -93,7 +93,11 @@ class Control implements Strategy {
   record = false;
   private pickedAt = -1;
   private readonly fc = new FirstComeStrategy();
-  constructor(readonly explorer: Explorer) {}
+  /** The explorer wants the heap objects each step touches (DPOR). */
+  readonly tracks: boolean;
+  constructor(readonly explorer: Explorer) {
+    this.tracks = explorer.tracksAccesses === true;
+  }
   pick(runnable: readonly Task[], n: number, ctx: PickContext): number {
     if (!this.running) return this.fc.pick(runnable, n, ctx);
     const i = this.explorer.pick(runnable, n, ctx.steps - this.base, ctx.previous);
@@ -118,9 +122,6 @@ class Control implements Strategy {
     }
     this.explorer.onStep?.(t, k.steps - this.base - 1, k.allTasks.length, this.tracks ? k.takeAccesses() : null);
   };
-  get tracks(): boolean {
-    return this.explorer.tracksAccesses === true;
-  }
 }
 
 export function runExecution(o: ExecOptions): ExecResult {

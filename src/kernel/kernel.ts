@@ -354,11 +354,7 @@ export class Kernel implements PickContext {
 
   /** sched_point(): a preemption point before an unlocked access to shared state. */
   sched_point(label = ''): OpToken {
-    const t = this.needTask('sched_point');
-    t.op = Op.SCHED;
-    t.obj = null;
-    t.arg = label;
-    return OP;
+    return this.schedOp(null, label);
   }
 
   /**
@@ -368,6 +364,10 @@ export class Kernel implements PickContext {
    * the condition of a strict wait (checked like any keyed step).
    */
   sched_point_on(obj: object, label = ''): OpToken {
+    return this.schedOp(obj, label);
+  }
+
+  private schedOp(obj: object | null, label: string): OpToken {
     const t = this.needTask('sched_point');
     t.op = Op.SCHED;
     t.obj = obj;
@@ -422,7 +422,7 @@ export class Kernel implements PickContext {
    */
   mutex_lock(m: Mutex, section?: typeof READS): OpToken {
     this.lockOp('mutex_lock', Op.LOCK, m, 0, false);
-    this.current!.arg = section === READS ? READS : null;
+    if (section === READS) this.current!.arg = READS; // lockOp cleared it
     return OP;
   }
 

@@ -50,15 +50,10 @@ interface Saved {
   readonly keys: (string | symbol)[];
   /** OBJECT: values per key (Special for non-writable/accessor); ARRAY: elements; MAP: k,v,k,v; SET: values; BYTES: a copy. */
   readonly vals: any;
-  /** OBJECT: whether some key is Special (slow path on restore). */
-  readonly special: boolean;
   /**
-   * OBJECT with a plain prototype (a dictionary-like object that code may add keys
-   * to): Object.keys() at capture, checked on restore. Null for class instances,
-   * whose fields are fixed by the class (additions go through noteReshape).
+   * OBJECT: the restore function compiled for this object's shape (fast path); null
+   * when some key is Special (always the slow path).
    */
-  readonly enumKeys: readonly string[] | null;
-  /** OBJECT: the restore function compiled for this object's shape (fast path). */
   readonly assign: Assign | null;
   /** Restore round in which this object must take the slow path (it was reshaped). */
   slowRound: number;
@@ -170,7 +165,7 @@ export class WorldSnapshot {
       const proto = Object.getPrototypeOf(o) as object | null;
       if (ArrayBuffer.isView(o)) {
         if (o instanceof DataView) throw new Error('world snapshot: DataView is not supported');
-        saved.push({ obj: o, kind: Kind.BYTES, proto, keys: [], vals: (o as unknown as Uint8Array).slice(), special: false, enumKeys: null, assign: null, slowRound: 0 });
+        saved.push({ obj: o, kind: Kind.BYTES, proto, keys: [], vals: (o as unknown as Uint8Array).slice(), assign: null, slowRound: 0 });
         continue;
       }
       if (o instanceof ArrayBuffer) throw new Error('world snapshot: a bare ArrayBuffer is not supported');
@@ -193,7 +188,7 @@ export class WorldSnapshot {
         for (const v of vals) push(v);
         // Holes come back as undefined; named properties on arrays are not supported.
         if (Reflect.ownKeys(o).length > o.length + 1) throw new Error('world snapshot: arrays with extra properties are not supported');
-        saved.push({ obj: o, kind: Kind.ARRAY, proto, keys: [], vals, special: false, enumKeys: null, assign: null, slowRound: 0 });
+        saved.push({ obj: o, kind: Kind.ARRAY, proto, keys: [], vals, assign: null, slowRound: 0 });
         continue;
       }
       if (o instanceof Map || o instanceof Set) {
@@ -210,7 +205,7 @@ export class WorldSnapshot {
             vals.push(v);
             push(v);
           }
-        saved.push({ obj: o, kind: o instanceof Map ? Kind.MAP : Kind.SET, proto, keys: [], vals, special: false, enumKeys: null, assign: null, slowRound: 0 });
+        saved.push({ obj: o, kind: o instanceof Map ? Kind.MAP : Kind.SET, proto, keys: [], vals, assign: null, slowRound: 0 });
         continue;
       }
       // eslint-disable-next-line no-restricted-globals -- detecting them is the point
@@ -236,8 +231,10 @@ export class WorldSnapshot {
           special = true;
         }
       }
+      // A plain (dictionary-like) object may gain or lose keys: its restore function
+      // checks them. Class instances have fixed fields (additions go through noteReshape).
       const enumKeys = proto === Object.prototype || proto === null ? Object.keys(o) : null;
-      saved.push({ obj: o, kind: Kind.OBJECT, proto, keys, vals, special, enumKeys, assign: special ? null : assignFor(keys, vals, enumKeys), slowRound: 0 });
+      saved.push({ obj: o, kind: Kind.OBJECT, proto, keys, vals, assign: special ? null : assignFor(keys, vals, enumKeys), slowRound: 0 });
     }
     reshaped.clear();
     const snap = new WorldSnapshot(saved, new Map(saved.map((x) => [x.obj as object, x])), saved.length);

@@ -14,7 +14,7 @@ export class WaitQueue {
     readonly name: string,
     /**
      * The state its waiters' conditions read is written only in a wake_up(wq, action)
-     * step, in a step that ends a wait_event on this queue, or after a sched_point.
+     * step, in a step that ends a wait_event on this queue, or after a plain sched_point.
      * DPOR then treats a wait_event on it as touching the queue only (not all state);
      * the kernel checks the promise at every step while someone waits on it.
      */

@@ -13,15 +13,22 @@ export interface UpdateLocks {
   readonly kvm: Kvm | null;
 }
 
-/** get_update_locks_for_mdev(): guests_lock, the mdev's kvm->lock if attached, mdevs_lock. */
-export function* get_update_locks_for_mdev(md: MatrixDev, mdev: MatrixMdev | null): KGen<UpdateLocks> {
+/**
+ * guests_lock, then the kvm->lock of the mdev `owner()` names once guests_lock is held
+ * (mdev.kvm and the back references only change under it), then mdevs_lock.
+ */
+function* lock_for_owner(md: MatrixDev, owner: () => MatrixMdev | null): KGen<UpdateLocks> {
   const k = md.k;
   yield k.mutex_lock(md.guests_lock);
-  // mdev.kvm only changes under guests_lock, which we hold now.
-  const kvm = mdev?.kvm ?? null;
+  const kvm = owner()?.kvm ?? null;
   if (kvm) yield k.mutex_lock(kvm.lock);
   yield k.mutex_lock(md.mdevs_lock);
   return { kvm };
+}
+
+/** get_update_locks_for_mdev(): guests_lock, the mdev's kvm->lock if attached, mdevs_lock. */
+export function get_update_locks_for_mdev(md: MatrixDev, mdev: MatrixMdev | null): KGen<UpdateLocks> {
+  return lock_for_owner(md, () => mdev);
 }
 
 /** release_update_locks_for_mdev() */
@@ -54,13 +61,9 @@ export function vfio_ap_mdev_for_apqn(md: MatrixDev, apqn: Apqn): MatrixMdev | n
  * owning mdev's kvm->lock and mdevs_lock. Returns the owner (or null) and the locks.
  */
 export function* get_update_locks_by_apqn(md: MatrixDev, apqn: Apqn): KGen<{ owner: MatrixMdev | null; locks: UpdateLocks }> {
-  const k = md.k;
-  yield k.mutex_lock(md.guests_lock);
-  const owner = vfio_ap_mdev_for_apqn(md, apqn);
-  const kvm = owner?.kvm ?? null;
-  if (kvm) yield k.mutex_lock(kvm.lock);
-  yield k.mutex_lock(md.mdevs_lock);
-  return { owner, locks: { kvm } };
+  let owner: MatrixMdev | null = null;
+  const locks = yield* lock_for_owner(md, () => (owner = vfio_ap_mdev_for_apqn(md, apqn)));
+  return { owner, locks };
 }
 
 /**
@@ -69,12 +72,10 @@ export function* get_update_locks_by_apqn(md: MatrixDev, apqn: Apqn): KGen<{ own
  * before freeing the mdev, so a pointer read earlier may be stale (found by
  * `apsim check` on vfio-ap-pair:remove-B+hmc-rm-dom1).
  */
-export function* get_update_locks_for_queue(md: MatrixDev, q: VfioApQueue): KGen<UpdateLocks> {
-  const k = md.k;
-  const early = md.pieces.queueMdevRead === 'before-guests-lock' ? q.matrix_mdev : undefined;
-  yield k.mutex_lock(md.guests_lock);
-  const kvm = (early === undefined ? q.matrix_mdev : early)?.kvm ?? null;
-  if (kvm) yield k.mutex_lock(kvm.lock);
-  yield k.mutex_lock(md.mdevs_lock);
-  return { kvm };
+export function get_update_locks_for_queue(md: MatrixDev, q: VfioApQueue): KGen<UpdateLocks> {
+  if (md.pieces.queueMdevRead === 'before-guests-lock') {
+    const early = q.matrix_mdev;
+    return lock_for_owner(md, () => early);
+  }
+  return lock_for_owner(md, () => q.matrix_mdev);
 }

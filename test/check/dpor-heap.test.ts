@@ -5,8 +5,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Kernel, Lockdep, WorldSnapshot, type KGen, type Mutex } from '../../src/kernel/index.js';
-import { DfsExplorer, DporExplorer, runExecution, type Explorer, type Scenario, type World } from '../../src/check/index.js';
+import { Kernel, WorldSnapshot, type KGen, type Mutex } from '../../src/kernel/index.js';
+import { DfsExplorer, DporExplorer, type Explorer, type Scenario, type World } from '../../src/check/index.js';
+import { exploreAll } from './helpers.js';
 
 class Obj {
   v = 0;
@@ -117,12 +118,7 @@ function heapProgram(plan: Action[][]): Scenario<HeapWorld> {
 /** Bug kinds over every execution an explorer runs to exhaustion, and the execution count. */
 function bugKinds(s: Scenario<HeapWorld>, ex: Explorer, max = 200_000): { kinds: Set<string>; executions: number } {
   const kinds = new Set<string>();
-  let executions = 0;
-  while (executions < max && ex.begin(executions)) {
-    const r = runExecution({ scenario: s, pieces: {}, profile: 'minimal', explorer: ex, lockdep: new Lockdep(false) });
-    executions++;
-    for (const b of r.bugs) kinds.add(b.kind);
-  }
+  const executions = exploreAll(s, ex, (r) => r.bugs.forEach((b) => kinds.add(b.kind)), max);
   assert.ok(executions < max, 'exploration did not finish');
   return { kinds, executions };
 }
@@ -172,13 +168,7 @@ test('sched_point_on is keyed by its object: independent of points on other obje
           })(),
         ] as const),
     };
-    const ex: Explorer = new DporExplorer();
-    let n = 0;
-    while (ex.begin(n)) {
-      runExecution({ scenario: s, pieces: {}, profile: 'minimal', explorer: ex, lockdep: new Lockdep(false) });
-      n++;
-    }
-    return n;
+    return exploreAll(s, new DporExplorer(), () => {});
   };
   assert.equal(run(false, false), 1);
   assert.ok(run(true, false) > 1);

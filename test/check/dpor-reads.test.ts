@@ -4,8 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Kernel, Lockdep, READS, type KGen, type Mutex } from '../../src/kernel/index.js';
-import { DfsExplorer, DporExplorer, runExecution, type Explorer, type Scenario, type World } from '../../src/check/index.js';
+import { Kernel, READS, type KGen, type Mutex } from '../../src/kernel/index.js';
+import { DfsExplorer, DporExplorer, type Explorer, type Scenario, type World } from '../../src/check/index.js';
+import { exploreAll } from './helpers.js';
 
 test('a read section must be a leaf: any op but its unlock is reported', () => {
   const k = new Kernel({ stopOnBug: false });
@@ -102,15 +103,17 @@ function rwProgram(plan: Sec[][]): Scenario<RW> {
 /** Every distinct outcome (status, what each reader saw, final values) an explorer reaches. */
 function outcomes(s: Scenario<RW>, ex: Explorer, max = 500_000): { set: Set<string>; executions: number } {
   const set = new Set<string>();
-  let executions = 0;
-  while (executions < max && ex.begin(executions)) {
-    const r = runExecution({ scenario: s, pieces: {}, profile: 'minimal', explorer: ex, lockdep: new Lockdep(false) });
-    executions++;
-    if (r.status === 'redundant') continue;
-    assert.deepEqual(r.bugs.filter((b) => b.kind === 'invariant'), []);
-    const w = r.world as RW;
-    set.add(`${r.status} ${w.seen.map((x) => x.join(',')).join(' | ')} final ${w.val.join(',')}`);
-  }
+  const executions = exploreAll(
+    s,
+    ex,
+    (r) => {
+      if (r.status === 'redundant') return;
+      assert.deepEqual(r.bugs.filter((b) => b.kind === 'invariant'), []);
+      const w = r.world as RW;
+      set.add(`${r.status} ${w.seen.map((x) => x.join(',')).join(' | ')} final ${w.val.join(',')}`);
+    },
+    max,
+  );
   assert.ok(executions < max, 'exploration did not finish');
   return { set, executions };
 }

@@ -3,7 +3,7 @@
 import type { KGen, Mutex } from '../../src/kernel/index.js';
 import { Lockdep } from '../../src/kernel/index.js';
 import assert from 'node:assert/strict';
-import { runExecution, type Explorer, type Scenario, type World } from '../../src/check/index.js';
+import { runExecution, type ExecResult, type Explorer, type Scenario, type World } from '../../src/check/index.js';
 import { main } from '../../src/cli/main.js';
 
 export interface LockWorld extends World {
@@ -43,25 +43,40 @@ export function lockProgram(plan: number[][][], name = 'prog', opts: { trylockSe
   };
 }
 
+/**
+ * Runs an explorer over a scenario until it has nothing left (or `max` executions),
+ * lockdep off, each result to `visit`; returns the number of executions.
+ */
+export function exploreAll<W extends World>(s: Scenario<W>, ex: Explorer, visit: (r: ExecResult) => void, max = 1_000_000): number {
+  let executions = 0;
+  while (executions < max && ex.begin(executions)) {
+    visit(runExecution({ scenario: s, pieces: {}, profile: 'minimal', explorer: ex, lockdep: new Lockdep(false) }));
+    executions++;
+  }
+  return executions;
+}
+
 /** Runs an explorer to exhaustion; returns executions, redundant ones and distinct lock-order classes. */
 export function exhaust(s: Scenario<LockWorld>, ex: Explorer, max = 1_000_000): { executions: number; redundant: number; classes: Set<string> } {
   const classes = new Set<string>();
-  let executions = 0;
   let redundant = 0;
-  while (executions < max && ex.begin(executions)) {
-    const r = runExecution({ scenario: s, pieces: {}, profile: 'minimal', explorer: ex, lockdep: new Lockdep(false) });
-    executions++;
-    if (r.status === 'redundant') {
-      redundant++;
-      continue;
-    }
-    const per: Record<string, string[]> = {};
-    for (const e of (r.world as LockWorld).log) {
-      const [t, l] = e.split(':');
-      (per[l!] ??= []).push(t!);
-    }
-    classes.add(JSON.stringify(per) + r.status);
-  }
+  const executions = exploreAll(
+    s,
+    ex,
+    (r) => {
+      if (r.status === 'redundant') {
+        redundant++;
+        return;
+      }
+      const per: Record<string, string[]> = {};
+      for (const e of (r.world as LockWorld).log) {
+        const [t, l] = e.split(':');
+        (per[l!] ??= []).push(t!);
+      }
+      classes.add(JSON.stringify(per) + r.status);
+    },
+    max,
+  );
   return { executions, redundant, classes };
 }
 

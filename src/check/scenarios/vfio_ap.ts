@@ -473,7 +473,7 @@ export function vfioApScenarios(): Scenario<VaWorld>[] {
 /**
  * One operation per lock-taking row of vfio-ap-driver.md 7.3: assign (guests_lock ->
  * kvm->lock -> mdevs_lock, ap_attr_mutex first), unassign, control domain assign, an
- * ap_config read + write, matrix read (mdevs_lock), queue status read (guests_lock,
+ * ap_config write, matrix read (mdevs_lock), queue status read (guests_lock,
  * mdevs_lock), mdev probe (create) and remove, an ioctl (reset), PQAP (AQIC under the
  * hook rwsem), queue remove (unbind), queue probe (aqmask -3), in_use (apmask +0
  * conflicts with nothing, so it rebinds) and on_config_changed (the host loses

@@ -4,7 +4,7 @@
 // queue, kref, atomic, work item, task) or one of them is "global": a sched_point
 // (an unlocked shared access) or a wait_event (its condition reads arbitrary state)
 // — unless its wait queue is strict (its condition state changes only in steps on
-// the queue or after a sched_point, which the kernel checks), then it is keyed by the
+// the queue or after a plain sched_point, which the kernel checks), then it is keyed by the
 // queue; a sched_point_on is keyed by its object. A kfree depends on the steps that
 // touched the freed object: the kernel logs which heap objects (kzalloc) each step
 // reads or writes (a touch after the kfree is a use-after-free, reported as such),
@@ -170,7 +170,7 @@ export class DporExplorer implements Explorer {
         return t.obj === null ? NONE : FREE;
       case Op.WAIT_EVENT:
         // Its condition reads arbitrary state, unless the queue is strict: then every
-        // write to that state is a step on the queue or a sched_point (checked), and
+        // write to that state is a step on the queue or a plain sched_point (checked), and
         // the wait is keyed by the queue like any other op on it.
         return (t.obj as WaitQueue).strict ? this.objKey(t.obj as object) : GLOBAL;
       case Op.LOCK:
@@ -284,85 +284,79 @@ export class DporExplorer implements Explorer {
     const j = this.events.length;
     const ev: Ev = { task: p, key, flags, seq, clock };
     const races: number[] = [];
+    /** Orders the new event after event e; a race unless its task's history already did. */
+    const after = (e: number): void => {
+      const x = this.events[e]!;
+      if (!covers(base, x)) races.push(e);
+      join(clock, x.clock);
+    };
+    /** The latest event of `list` (one object's, in order) the new event races with, if any. */
+    const latestRace = (list: readonly number[]): void => {
+      for (let x = list.length - 1; x >= 0; x--) {
+        const e = this.events[list[x]!]!;
+        if (e.task === p || covers(base, e)) break;
+        // A release never races with a later blocking acquire of the same object.
+        if (e.flags & Flag.RELEASE && flags & Flag.BLOCKING) continue;
+        races.push(list[x]!);
+        break;
+      }
+    };
+    const g = this.lastGlobal;
+    const afterGlobal = (): void => {
+      if (g >= 0 && this.events[g]!.task !== p) after(g);
+    };
     if (key === FREE) {
       // kfree races with the latest step of each other task that touched the object
       // (logged by the kernel; a later touch is a use-after-free, reported) and with
       // the latest global step.
-      const a = this.accessedBy.get(t.obj as object);
+      let a = this.accessedBy.get(t.obj as object);
       if (a !== undefined)
         for (let q = 0; q < a.length; q++) {
           const e = a[q];
-          if (q === p || e === undefined) continue;
-          if (!covers(base, this.events[e]!)) races.push(e);
-          join(clock, this.events[e]!.clock);
+          if (q !== p && e !== undefined) after(e);
         }
-      const g = this.lastGlobal;
-      if (g >= 0 && this.events[g]!.task !== p) {
-        if (!covers(base, this.events[g]!)) races.push(g);
-        join(clock, this.events[g]!.clock);
-      }
+      afterGlobal();
       if (push) {
-        let b = a;
-        if (b === undefined) this.accessedBy.set(t.obj as object, (b = []));
-        b[p] = j; // a second kfree races with this one (double free)
+        if (a === undefined) this.accessedBy.set(t.obj as object, (a = []));
+        a[p] = j; // a second kfree races with this one (double free)
       }
+    } else if (key === GLOBAL) {
+      for (let q = 0; q < this.lastOfTask.length; q++) {
+        const e = this.lastOfTask[q];
+        if (q !== p && e !== undefined) after(e);
+      }
+      if (push) this.lastGlobal = j;
     } else if (key !== NONE) {
-      if (key === GLOBAL) {
-        for (let q = 0; q < this.lastOfTask.length; q++) {
-          const e = this.lastOfTask[q];
-          if (q === p || e === undefined) continue;
-          if (!covers(base, this.events[e]!)) races.push(e);
-          join(clock, this.events[e]!.clock);
+      // Read sections of an object are ordered only against its other operations:
+      // those are in byKey (a total order), the read events per task in readsOf.
+      const isRead = key >= READ;
+      const obj = isRead ? key - READ : key;
+      const list = this.byKey.get(obj);
+      if (list) {
+        latestRace(list);
+        join(clock, this.events[list[list.length - 1]!]!.clock);
+      }
+      const reads = this.readsOf.get(obj);
+      if (isRead) {
+        if (push) {
+          let r = reads;
+          if (r === undefined) this.readsOf.set(obj, (r = []));
+          (r[p] ??= []).push(j);
         }
-        if (push) this.lastGlobal = j;
       } else {
-        // Read sections of an object are ordered only against its other operations:
-        // those are in byKey (a total order), the read events per task in readsOf.
-        const isRead = key >= READ;
-        const obj = isRead ? key - READ : key;
-        const list = this.byKey.get(obj);
-        if (list) {
-          for (let x = list.length - 1; x >= 0; x--) {
-            const e = this.events[list[x]!]!;
-            if (e.task === p || covers(base, e)) break;
-            if (e.flags & Flag.RELEASE && flags & Flag.BLOCKING) continue;
-            races.push(list[x]!);
-            break;
+        if (reads !== undefined)
+          for (let q = 0; q < reads.length; q++) {
+            const rq = reads[q];
+            if (q === p || rq === undefined) continue;
+            latestRace(rq);
+            join(clock, this.events[rq[rq.length - 1]!]!.clock);
           }
-          join(clock, this.events[list[list.length - 1]!]!.clock);
-        }
-        const reads = this.readsOf.get(obj);
-        if (isRead) {
-          if (push) {
-            let r = reads;
-            if (r === undefined) this.readsOf.set(obj, (r = []));
-            (r[p] ??= []).push(j);
-          }
-        } else {
-          if (reads !== undefined)
-            for (let q = 0; q < reads.length; q++) {
-              const rq = reads[q];
-              if (q === p || rq === undefined) continue;
-              for (let x = rq.length - 1; x >= 0; x--) {
-                const e = this.events[rq[x]!]!;
-                if (covers(base, e)) break;
-                if (e.flags & Flag.RELEASE && flags & Flag.BLOCKING) continue;
-                races.push(rq[x]!);
-                break;
-              }
-              join(clock, this.events[rq[rq.length - 1]!]!.clock);
-            }
-          if (push) {
-            if (list) list.push(j);
-            else this.byKey.set(obj, [j]);
-          }
-        }
-        const g = this.lastGlobal;
-        if (g >= 0 && this.events[g]!.task !== p) {
-          if (!covers(base, this.events[g]!)) races.push(g);
-          join(clock, this.events[g]!.clock);
+        if (push) {
+          if (list) list.push(j);
+          else this.byKey.set(obj, [j]);
         }
       }
+      afterGlobal();
     }
     clock[p] = seq;
     if (push) {

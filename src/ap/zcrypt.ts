@@ -37,7 +37,7 @@ export interface ZcryptQueue {
 }
 
 const ids = (flag: number) =>
-  Array.from({ length: AP_DEVICE_TYPE_CEX8 - AP_DEVICE_TYPE_CEX4 + 1 }, (_, i) => ({ match_flags: flag, dev_type: AP_DEVICE_TYPE_CEX4 + i }));
+  Object.freeze(Array.from({ length: AP_DEVICE_TYPE_CEX8 - AP_DEVICE_TYPE_CEX4 + 1 }, (_, i) => Object.freeze({ match_flags: flag, dev_type: AP_DEVICE_TYPE_CEX4 + i })));
 
 /** "CEX<n><A|C|P>" from the compatible type and the card's functions. */
 export function zcrypt_type_string(ac: ApCard): string | null {

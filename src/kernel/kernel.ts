@@ -94,6 +94,7 @@ export interface Timer {
 }
 
 const INF = Infinity;
+const NO_OPS: readonly string[] = Object.freeze([]);
 
 export class Kernel implements PickContext {
   /** Virtual time in nanoseconds. */
@@ -665,9 +666,8 @@ export class Kernel implements PickContext {
   // ---------------------------------------------------------------- object lifetime
 
   private siteOf(t: Task | null): AllocSite {
-    return t
-      ? { task: t.comm, pid: t.pid, ops: t.ops.slice(), step: this.steps }
-      : { task: 'swapper/0', pid: 0, ops: [], step: this.steps };
+    // Immutable once taken (frozen: world snapshots skip it).
+    return Object.freeze(t ? { task: t.comm, pid: t.pid, ops: Object.freeze(t.ops.slice()), step: this.steps } : { task: 'swapper/0', pid: 0, ops: NO_OPS, step: this.steps });
   }
 
   /** kzalloc(): registers obj as a heap object with a lifetime; returns it. */

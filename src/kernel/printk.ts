@@ -34,7 +34,7 @@ export class PrintkRing {
   /** Appends one record per line of text. */
   log(ts: number, level: number, text: string, facility = 0): void {
     for (const line of text.split('\n')) {
-      const r: PrintkRecord = { seq: this.seq++, ts, level, facility, text: line };
+      const r: PrintkRecord = Object.freeze({ seq: this.seq++, ts, level, facility, text: line });
       this.buf.push(r);
       this.bytes += line.length + 16;
       while (this.bytes > this.capacity && this.head < this.buf.length) {

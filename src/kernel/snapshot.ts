@@ -51,36 +51,38 @@ interface Saved {
   /** OBJECT: values per key (Special for non-writable/accessor); ARRAY: elements; MAP: k,v,k,v; SET: values; BYTES: a copy. */
   readonly vals: any;
   /**
-   * OBJECT: the restore function compiled for this object's shape (fast path); null
-   * when some key is Special (always the slow path).
+   * OBJECT: the key of the shape group that restores it (fast path); null when some
+   * key is Special (always the slow path) and for the other kinds.
    */
-  readonly assign: Assign | null;
+  readonly group: string | null;
   /** Restore round in which this object must take the slow path (it was reshaped). */
   slowRound: number;
 }
 
 /**
- * Puts saved values back into an object of one shape: (obj, values). For a plain
- * object it first checks that its keys are still the captured ones and returns false
- * (having changed nothing) if not.
+ * Restores every object of one shape: (objects, their saved values, out). A plain
+ * object whose keys are no longer the captured ones is left unchanged and its index
+ * pushed to out (the caller takes the slow path for it).
  */
-type Assign = (o: any, v: readonly unknown[]) => boolean;
+type GroupRestore = (objs: readonly any[], vals: readonly (readonly unknown[])[], out: number[]) => void;
 
 /**
  * Restore functions by shape. A generic loop over many shapes makes every property
- * access megamorphic; one small function per shape keeps each access site
- * monomorphic (about 5x faster on a booted host). Code, not world state: shared.
+ * access megamorphic, and one call per object through a per-shape function costs an
+ * indirect call each; one loop per shape over all its objects keeps each access site
+ * monomorphic and the calls per restore at the number of shapes (~100 on a booted
+ * host, against ~1,000 objects). Code, not world state: shared by all snapshots.
  */
-const assignCache = new Map<string, Assign>();
+const groupCache = new Map<string, { key: string; fn: GroupRestore }>();
 
-function assignFor(keys: readonly (string | symbol)[], vals: readonly unknown[], enumKeys: readonly string[] | null): Assign {
+function groupFor(keys: readonly (string | symbol)[], vals: readonly unknown[], enumKeys: readonly string[] | null): { key: string; fn: GroupRestore } {
   const syms: symbol[] = [];
   const sig: string[] = [enumKeys === null ? 'class' : `plain:${JSON.stringify(enumKeys)}`];
   const body: string[] = [];
   if (enumKeys !== null) {
     // for-in walks the shape's enum cache without allocating (a plain object has no
     // inherited enumerable keys); Object.keys() here cost a third of all restore time.
-    body.push(`let j = 0; for (const k in o) if (k !== E[j++]) return false; if (j !== ${enumKeys.length}) return false;`);
+    body.push(`let j = 0, bad = false; for (const k in o) if (k !== E[j++]) { bad = true; break; } if (bad || j !== ${enumKeys.length}) { out.push(i); continue; }`);
   }
   for (let j = 0; j < keys.length; j++) {
     if (vals[j] === IMMUTABLE) continue;
@@ -98,14 +100,27 @@ function assignFor(keys: readonly (string | symbol)[], vals: readonly unknown[],
   }
   // Symbols are distinct per side table: part of the cache key by identity.
   const key = `${sig.join(',')}|${syms.map((x) => symbolId(x)).join(',')}`;
-  let f = assignCache.get(key);
-  if (f === undefined) {
+  let g = groupCache.get(key);
+  if (g === undefined) {
     // Generated from property names only (JSON-quoted); symbols are passed in.
-    const make = new Function('S', 'E', `return function restoreShape(o, v) { let x; ${body.join(' ')} return true; };`) as (S: symbol[], E: readonly string[] | null) => Assign;
-    f = make(syms, enumKeys);
-    assignCache.set(key, f);
+    const make = new Function(
+      'S',
+      'E',
+      `return function restoreShape(O, V, out) { for (let i = 0; i < O.length; i++) { const o = O[i], v = V[i]; let x; ${body.join(' ')} } };`,
+    ) as (S: symbol[], E: readonly string[] | null) => GroupRestore;
+    g = { key, fn: make(syms, enumKeys) };
+    groupCache.set(key, g);
   }
-  return f;
+  return g;
+}
+
+/** The objects of one shape in a snapshot, restored by one call. */
+interface Group {
+  readonly fn: GroupRestore;
+  readonly objs: any[];
+  readonly vals: (readonly unknown[])[];
+  /** The saved records, by the index used in objs/vals. */
+  readonly recs: Saved[];
 }
 
 const symbolIds = new Map<symbol, number>();
@@ -136,7 +151,10 @@ export class WorldSnapshot {
   /** Restore rounds so far (marks reshaped objects without a per-object lookup). */
   private round = 0;
   private constructor(
-    private readonly saved: Saved[],
+    /** Records restored one by one: all but the shape-grouped objects. */
+    private readonly singles: Saved[],
+    /** Shape groups of plain-field objects. */
+    private readonly groups: Group[],
     /** Saved records by object, for the few objects reported reshaped. */
     private readonly index: Map<object, Saved>,
     /** Objects recorded (for diagnostics and tests). */
@@ -153,6 +171,7 @@ export class WorldSnapshot {
   static capture(roots: readonly unknown[], skip: ReadonlySet<object> = new Set()): WorldSnapshot {
     const seen = new Set<object>();
     const saved: Saved[] = [];
+    const groups = new Map<string, Group>();
     const stack: unknown[] = [...roots];
     const push = (v: unknown): void => {
       if (v !== null && typeof v === 'object' && !seen.has(v)) stack.push(v);
@@ -165,7 +184,7 @@ export class WorldSnapshot {
       const proto = Object.getPrototypeOf(o) as object | null;
       if (ArrayBuffer.isView(o)) {
         if (o instanceof DataView) throw new Error('world snapshot: DataView is not supported');
-        saved.push({ obj: o, kind: Kind.BYTES, proto, keys: [], vals: (o as unknown as Uint8Array).slice(), assign: null, slowRound: 0 });
+        saved.push({ obj: o, kind: Kind.BYTES, proto, keys: [], vals: (o as unknown as Uint8Array).slice(), group: null, slowRound: 0 });
         continue;
       }
       if (o instanceof ArrayBuffer) throw new Error('world snapshot: a bare ArrayBuffer is not supported');
@@ -188,7 +207,7 @@ export class WorldSnapshot {
         for (const v of vals) push(v);
         // Holes come back as undefined; named properties on arrays are not supported.
         if (Reflect.ownKeys(o).length > o.length + 1) throw new Error('world snapshot: arrays with extra properties are not supported');
-        saved.push({ obj: o, kind: Kind.ARRAY, proto, keys: [], vals, assign: null, slowRound: 0 });
+        saved.push({ obj: o, kind: Kind.ARRAY, proto, keys: [], vals, group: null, slowRound: 0 });
         continue;
       }
       if (o instanceof Map || o instanceof Set) {
@@ -205,7 +224,7 @@ export class WorldSnapshot {
             vals.push(v);
             push(v);
           }
-        saved.push({ obj: o, kind: o instanceof Map ? Kind.MAP : Kind.SET, proto, keys: [], vals, assign: null, slowRound: 0 });
+        saved.push({ obj: o, kind: o instanceof Map ? Kind.MAP : Kind.SET, proto, keys: [], vals, group: null, slowRound: 0 });
         continue;
       }
       // eslint-disable-next-line no-restricted-globals -- detecting them is the point
@@ -234,75 +253,109 @@ export class WorldSnapshot {
       // A plain (dictionary-like) object may gain or lose keys: its restore function
       // checks them. Class instances have fixed fields (additions go through noteReshape).
       const enumKeys = proto === Object.prototype || proto === null ? Object.keys(o) : null;
-      saved.push({ obj: o, kind: Kind.OBJECT, proto, keys, vals, assign: special ? null : assignFor(keys, vals, enumKeys), slowRound: 0 });
+      const g = special ? null : groupFor(keys, vals, enumKeys);
+      const rec: Saved = { obj: o, kind: Kind.OBJECT, proto, keys, vals, group: g?.key ?? null, slowRound: 0 };
+      saved.push(rec);
+      if (g !== null) {
+        let batch = groups.get(g.key);
+        if (batch === undefined) groups.set(g.key, (batch = { fn: g.fn, objs: [], vals: [], recs: [] }));
+        batch.objs.push(o);
+        batch.vals.push(vals);
+        batch.recs.push(rec);
+      }
     }
     reshaped.clear();
-    const snap = new WorldSnapshot(saved, new Map(saved.map((x) => [x.obj as object, x])), saved.length);
+    const snap = new WorldSnapshot(
+      saved.filter((x) => x.group === null),
+      [...groups.values()],
+      new Map(saved.map((x) => [x.obj as object, x])),
+      saved.length,
+    );
     tracking = snap.id;
     return snap;
   }
 
   /** Puts every recorded object back into its captured state. */
   restore(): void {
-    const saved = this.saved;
     // Another snapshot was active in between: its capture or restore cleared the
     // reshape log, so check every object the slow way this once.
     const blind = tracking !== this.id;
     const round = ++this.round;
-    for (const o of reshaped) {
-      const s = this.index.get(o);
-      if (s !== undefined) s.slowRound = round;
-    }
+    // Reshaped objects first, the slow way: a freed (poisoned) object has a trap
+    // prototype and accessors that the shape groups' plain reads would trip.
+    if (blind) for (const s of this.index.values()) restoreOne(s, true);
+    else
+      for (const o of reshaped) {
+        const s = this.index.get(o);
+        if (s === undefined) continue;
+        s.slowRound = round;
+        restoreOne(s, true);
+      }
     reshaped.clear();
     tracking = this.id;
-    for (let i = 0; i < saved.length; i++) {
-      const s = saved[i]!;
-      const o = s.obj;
-      const slow = blind || s.slowRound === round;
-      // A freed (poisoned) object has a trap prototype and accessor properties.
-      if (slow && Object.getPrototypeOf(o) !== s.proto) Object.setPrototypeOf(o, s.proto);
-      switch (s.kind) {
-        case Kind.OBJECT:
-          restoreObject(o, s, slow);
-          break;
-        case Kind.ARRAY: {
-          const v = s.vals as unknown[];
-          if (o.length !== v.length) o.length = v.length;
-          for (let j = 0; j < v.length; j++) if (o[j] !== v[j]) o[j] = v[j];
-          break;
-        }
-        case Kind.MAP: {
-          const v = s.vals as unknown[];
-          const m = o as Map<unknown, unknown>;
-          if (!sameMap(m, v)) {
-            m.clear();
-            for (let j = 0; j < v.length; j += 2) m.set(v[j], v[j + 1]);
-          }
-          break;
-        }
-        case Kind.SET: {
-          const v = s.vals as unknown[];
-          const st = o as Set<unknown>;
-          if (!sameSet(st, v)) {
-            st.clear();
-            for (let j = 0; j < v.length; j++) st.add(v[j]);
-          }
-          break;
-        }
-        case Kind.BYTES:
-          (o as Uint8Array).set(s.vals as Uint8Array);
-          break;
-      }
+    const out = this.out;
+    for (const g of this.groups) {
+      g.fn(g.objs, g.vals, out);
+      if (out.length === 0) continue;
+      // Plain objects that gained or lost keys.
+      for (const i of out) restoreObject(g.objs[i], g.recs[i]!, true);
+      out.length = 0;
     }
+    const singles = this.singles;
+    for (let i = 0; i < singles.length; i++) {
+      const s = singles[i]!;
+      if (!blind && s.slowRound !== round) restoreOne(s, false);
+    }
+  }
+
+  /** Scratch list for the shape groups' misfits. */
+  private readonly out: number[] = [];
+}
+
+/** Restores one record; slow: also its prototype and property layout. */
+function restoreOne(s: Saved, slow: boolean): void {
+  const o = s.obj;
+  if (slow && Object.getPrototypeOf(o) !== s.proto) Object.setPrototypeOf(o, s.proto);
+  switch (s.kind) {
+    case Kind.OBJECT:
+      restoreObject(o, s, slow);
+      break;
+    case Kind.ARRAY: {
+      const v = s.vals as unknown[];
+      if (o.length !== v.length) o.length = v.length;
+      for (let j = 0; j < v.length; j++) if (o[j] !== v[j]) o[j] = v[j];
+      break;
+    }
+    case Kind.MAP: {
+      const v = s.vals as unknown[];
+      const m = o as Map<unknown, unknown>;
+      if (!sameMap(m, v)) {
+        m.clear();
+        for (let j = 0; j < v.length; j += 2) m.set(v[j], v[j + 1]);
+      }
+      break;
+    }
+    case Kind.SET: {
+      const v = s.vals as unknown[];
+      const st = o as Set<unknown>;
+      if (!sameSet(st, v)) {
+        st.clear();
+        for (let j = 0; j < v.length; j++) st.add(v[j]);
+      }
+      break;
+    }
+    case Kind.BYTES:
+      (o as Uint8Array).set(s.vals as Uint8Array);
+      break;
   }
 }
 
 function restoreObject(o: any, s: Saved, slow: boolean): void {
   const keys = s.keys;
   const vals = s.vals as unknown[];
-  // Fast path: no key came or went (checked by assign for plain objects, reported by
-  // noteReshape otherwise), plain data properties: one compiled function per shape.
-  if (!slow && s.assign !== null && s.assign(o, vals)) return;
+  // Only Special-keyed objects come here on the fast path (the others are restored by
+  // their shape group): redefining is their only way.
+  void slow;
   // Slow path (a freed object's accessors, keys added or deleted, special
   // properties): redefine each saved property. With the same keys this keeps their
   // order; otherwise drop the configurable ones and re-add them in the captured order.

@@ -367,6 +367,9 @@ export class KernfsTree {
 
   /** sysfs_create_file(): the mode is the attribute's, masked to permission bits. */
   createFile(dir: KDir, ops: AttrOps, obj: unknown, mode = ops.mode): KAttr {
+    // Attribute descriptors are `static const` in the kernel; frozen, a world
+    // snapshot need not save or restore them.
+    Object.freeze(ops);
     return this.add(dir, new KAttr(ops.name, ops, obj, mode & 0o777));
   }
 
@@ -376,7 +379,7 @@ export class KernfsTree {
    */
   createFileLazy(dir: KDir, ops: AttrOps, obj: unknown, mode = ops.mode): void {
     if (dir.removed) throw new Errno(E.ENOENT, `${dir.path} is removed`);
-    (dir.pending ??= []).push(ops, obj, mode & 0o777);
+    (dir.pending ??= []).push(Object.freeze(ops), obj, mode & 0o777);
   }
 
   /** sysfs_create_link(dir, target, name) */

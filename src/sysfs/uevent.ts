@@ -65,7 +65,9 @@ export class UeventLog {
   ) {}
 
   emit(e: Uevent): void {
-    this.events.push(e);
+    // A sent uevent never changes (and, frozen, costs world snapshots nothing).
+    Object.freeze(e.env);
+    this.events.push(Object.freeze(e));
     if (this.events.length - this.head > this.capacity) this.head++;
     if (this.head >= this.capacity) {
       this.events.splice(0, this.head);

@@ -291,7 +291,7 @@ export function vfio_ap_queue_driver(md: MatrixDev): ApDriver {
     name: VFIO_AP_DRV_NAME,
     bus: md.bus.bus,
     flags: 0,
-    ids: [10, 11, 12, 13, 14].map((t) => ({ match_flags: AP_DEVICE_ID_MATCH_QUEUE_TYPE, dev_type: t })),
+    ids: Object.freeze([10, 11, 12, 13, 14].map((t) => Object.freeze({ match_flags: AP_DEVICE_ID_MATCH_QUEUE_TYPE, dev_type: t }))),
     probe: (_k: Kernel, dev: ApDevice) => vfio_ap_mdev_probe_queue(md, dev as ApQueue),
     remove: (_k: Kernel, dev: ApDevice) => vfio_ap_mdev_remove_queue(md, dev as ApQueue),
     in_use: (_k: Kernel, apm: ApMask, aqm: ApMask) => vfio_ap_mdev_resource_in_use(md, apm, aqm),

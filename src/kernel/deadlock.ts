@@ -69,10 +69,26 @@ function waitOf(t: Task): Wait {
 }
 
 /**
- * The tasks of a wait-for cycle among the blocked tasks, or null. Cheap enough to
- * run at every idle point: no strings are built.
+ * The tasks of a wait-for cycle among the blocked tasks, or null. It runs at every
+ * point where nothing can run (each msleep of a reset loop, say), so it builds no
+ * strings, and when no waiter waits on another waiter it allocates nothing.
  */
 export function findWaitCycle(blocked: readonly Task[]): Task[] | null {
+  // Mostly every waiter has at most one owner (a mutex, a worker): then a cycle is
+  // found by following owners from each task, without allocating. The full search
+  // runs only for several owners (rwsem readers, a flushed queue) or a real cycle,
+  // and picks the reported cycle (DFS in spawn order).
+  let full = false;
+  for (let i = 0; i < blocked.length && !full; i++) {
+    const start = blocked[i]!;
+    let u: Task | null | undefined = start;
+    for (let n = 0; n <= blocked.length; n++) {
+      u = soleOwner(u);
+      if (u === undefined || u === start) full = true;
+      if (u === null || u === undefined || u === start || !blocked.includes(u)) break;
+    }
+  }
+  if (!full) return null;
   const onOf = new Map<Task, Task[]>();
   for (const t of blocked) onOf.set(t, ownersOf(t));
   return cycleIn(blocked, (t) => onOf.get(t) ?? []);
@@ -106,6 +122,25 @@ function cycleIn(blocked: readonly Task[], on: (t: Task) => readonly Task[]): Ta
 /** The tasks t waits for (lock owners, the task it joins, the worker it flushes). */
 function ownersOf(t: Task): Task[] {
   return waitOf(t).on;
+}
+
+/** The one task t waits for, null for none, undefined when it may be several. */
+function soleOwner(t: Task): Task | null | undefined {
+  switch (t.op) {
+    case Op.LOCK:
+      return (t.obj as Mutex).owner;
+    case Op.JOIN:
+      return t.obj as Task;
+    case Op.FLUSH_WORK:
+    case Op.WAIT_WORK_IDLE:
+      return (t.obj as Work).running;
+    case Op.DOWN_READ:
+    case Op.DOWN_WRITE:
+    case Op.FLUSH_WORKQUEUE:
+      return undefined;
+    default:
+      return null; // nothing a task can do wakes it (waitOf: no owners)
+  }
 }
 
 export function buildDeadlockReport(blocked: readonly Task[], release: string): DeadlockReport {

@@ -308,12 +308,22 @@ export class Kernel implements PickContext {
    * no try/catch here on purpose: it sits on every hot path.
    */
   *fn<T>(name: string, body: KGen<T>): KGen<T> {
-    const t = this.current!;
-    const depth = t.ops.length;
-    t.ops.push(name);
-    const r: T = yield* body;
-    t.ops.length = depth;
-    return r;
+    return (yield this.call(body, name)) as T;
+  }
+
+  /**
+   * `yield k.call(body)` resumes with body's return value, like `yield* body`, but body
+   * runs as a frame of its own on the task's generator stack: its steps resume body
+   * directly instead of through every generator of the caller's chain (resuming a
+   * generator through a yield* chain costs each level again, at every step). Not a
+   * step. With a name, the frame is on the operation stack too (see fn).
+   */
+  call(body: KGen<any>, name: string | null = null): OpToken {
+    const t = this.needTask('call');
+    t.op = Op.CALL;
+    t.obj = body;
+    t.arg = name;
+    return OP;
   }
 
   /** Depth of the current task's operation stack (see fn). */
@@ -1272,7 +1282,10 @@ export class Kernel implements PickContext {
         r = err === undefined ? g.next(val) : g.throw(err);
       } catch (e) {
         if (t.gens.length > 1) {
+          // As with yield*, the error goes to the caller; the operation stack stays
+          // at the throw point (see fn).
           t.gens.pop();
+          t.frames.pop();
           err = e;
           val = undefined;
           continue;
@@ -1283,12 +1296,28 @@ export class Kernel implements PickContext {
       if (r.done) {
         if (t.gens.length > 1) {
           t.gens.pop();
+          const depth = t.frames.pop()!;
+          if (depth >= 0) t.ops.length = depth;
           val = r.value;
           err = undefined;
           continue;
         }
         this.taskExit(t, r.value, undefined);
         return;
+      }
+      if ((t.op as Op) === Op.CALL) {
+        // k.call(): push the frame and run it now (the same step).
+        const body = t.obj as KGen<unknown>;
+        const name = t.arg as string | null;
+        t.op = Op.NONE;
+        t.obj = null;
+        t.arg = undefined;
+        t.frames.push(t.ops.length);
+        if (name !== null) t.ops.push(name);
+        t.gens.push(body);
+        val = undefined;
+        err = undefined;
+        continue;
       }
       if (r.value !== OP || t.op === Op.NONE) {
         this.taskExit(t, undefined, new Error(`task "${t.name}" yielded ${describeYield(r.value)} instead of a kernel op (an await or a forgotten op call?)`));
@@ -1646,7 +1675,10 @@ export class Kernel implements PickContext {
     r.dead = true;
     t.result = true;
     const g = release!(r.obj);
-    if (g && typeof (g as KGen<unknown>).next === 'function') t.gens.push(releaseThen(g as KGen<unknown>, t, this, r.name));
+    if (g && typeof (g as KGen<unknown>).next === 'function') {
+      t.gens.push(releaseThen(g as KGen<unknown>, t, this, r.name));
+      t.frames.push(-1);
+    }
     return true;
   }
 

@@ -34,6 +34,8 @@ export const enum Op {
   CANCEL_WORK,
   WAIT_WORK_IDLE,
   FLUSH_WORKQUEUE,
+  /** Not a step: a call the scheduler runs as a frame of its own (Kernel.call). */
+  CALL,
 }
 
 /** mutex_lock(m, READS): a critical section that only reads what m protects (see Kernel.mutex_lock). */
@@ -76,6 +78,7 @@ const NAMES: Record<number, string> = {
   [Op.CANCEL_WORK]: 'cancel_work_sync',
   [Op.WAIT_WORK_IDLE]: 'cancel_work_sync',
   [Op.FLUSH_WORKQUEUE]: 'flush_workqueue',
+  [Op.CALL]: 'call',
 };
 
 export function opName(op: Op): string {

@@ -26,6 +26,48 @@ export function markShared(ctor: { prototype: object }): void {
   Object.defineProperty(ctor.prototype, SNAPSHOT_SHARED, { value: true });
 }
 
+/**
+ * Captured Maps and Sets written since the last capture or restore. Capture gives
+ * every plain Map and Set a prototype whose mutators add it here (a write barrier,
+ * free for reads), so restore visits only these instead of comparing every entry of
+ * every one. The classes carry the built-in names: dumps and reports look the same.
+ */
+const dirtied = new Set<object>();
+
+class TrackedMap<K, V> extends Map<K, V> {
+  override set(k: K, v: V): this {
+    dirtied.add(this);
+    return super.set(k, v);
+  }
+  override delete(k: K): boolean {
+    dirtied.add(this);
+    return super.delete(k);
+  }
+  override clear(): void {
+    dirtied.add(this);
+    super.clear();
+  }
+}
+Object.defineProperty(TrackedMap, 'name', { value: 'Map' });
+
+class TrackedSet<T> extends Set<T> {
+  override add(v: T): this {
+    dirtied.add(this);
+    return super.add(v);
+  }
+  override delete(v: T): boolean {
+    dirtied.add(this);
+    return super.delete(v);
+  }
+  override clear(): void {
+    dirtied.add(this);
+    super.clear();
+  }
+}
+Object.defineProperty(TrackedSet, 'name', { value: 'Set' });
+
+const isTracked = (proto: object | null): boolean => proto === TrackedMap.prototype || proto === TrackedSet.prototype;
+
 const enum Kind {
   OBJECT = 0,
   ARRAY = 1,
@@ -50,10 +92,7 @@ interface Saved {
   readonly keys: (string | symbol)[];
   /** OBJECT: values per key (Special for non-writable/accessor); ARRAY: elements; MAP: k,v,k,v; SET: values; BYTES: a copy. */
   readonly vals: any;
-  /**
-   * OBJECT: the key of the shape group that restores it (fast path); null when some
-   * key is Special (always the slow path) and for the other kinds.
-   */
+  /** OBJECT: the key of the shape group that restores it (fast path); null for the other kinds. */
   readonly group: string | null;
   /** Restore round in which this object must take the slow path (it was reshaped). */
   slowRound: number;
@@ -85,7 +124,12 @@ function groupFor(keys: readonly (string | symbol)[], vals: readonly unknown[], 
     body.push(`let j = 0, bad = false; for (const k in o) if (k !== E[j++]) { bad = true; break; } if (bad || j !== ${enumKeys.length}) { out.push(i); continue; }`);
   }
   for (let j = 0; j < keys.length; j++) {
-    if (vals[j] === IMMUTABLE) continue;
+    // Read-only and accessor properties change only by redefinition, which model
+    // code does only through Lifetime (a noted reshape: the slow path).
+    if (vals[j] instanceof Special) {
+      sig.push(`!${j}`);
+      continue;
+    }
     const k = keys[j]!;
     let ref: string;
     if (typeof k === 'symbol') {
@@ -224,7 +268,13 @@ export class WorldSnapshot {
             vals.push(v);
             push(v);
           }
-        saved.push({ obj: o, kind: o instanceof Map ? Kind.MAP : Kind.SET, proto, keys: [], vals, group: null, slowRound: 0 });
+        // Plain ones get the write barrier (subclasses keep their own methods: always compared).
+        let p = proto;
+        if (proto === Map.prototype || proto === Set.prototype) {
+          p = proto === Map.prototype ? TrackedMap.prototype : TrackedSet.prototype;
+          Object.setPrototypeOf(o, p);
+        }
+        saved.push({ obj: o, kind: o instanceof Map ? Kind.MAP : Kind.SET, proto: p, keys: [], vals, group: null, slowRound: 0 });
         continue;
       }
       // eslint-disable-next-line no-restricted-globals -- detecting them is the point
@@ -233,7 +283,6 @@ export class WorldSnapshot {
       // A plain or class object: its own properties.
       const keys = Reflect.ownKeys(o);
       const vals: unknown[] = [];
-      let special = false;
       for (const k of keys) {
         const d = Object.getOwnPropertyDescriptor(o, k)!;
         if ('value' in d && d.writable === true && d.enumerable === true && d.configurable === true) {
@@ -247,26 +296,25 @@ export class WorldSnapshot {
         } else {
           vals.push(new Special(d));
           if ('value' in d) push(d.value);
-          special = true;
         }
       }
       // A plain (dictionary-like) object may gain or lose keys: its restore function
       // checks them. Class instances have fixed fields (additions go through noteReshape).
       const enumKeys = proto === Object.prototype || proto === null ? Object.keys(o) : null;
-      const g = special ? null : groupFor(keys, vals, enumKeys);
-      const rec: Saved = { obj: o, kind: Kind.OBJECT, proto, keys, vals, group: g?.key ?? null, slowRound: 0 };
+      const g = groupFor(keys, vals, enumKeys);
+      const rec: Saved = { obj: o, kind: Kind.OBJECT, proto, keys, vals, group: g.key, slowRound: 0 };
       saved.push(rec);
-      if (g !== null) {
-        let batch = groups.get(g.key);
-        if (batch === undefined) groups.set(g.key, (batch = { fn: g.fn, objs: [], vals: [], recs: [] }));
-        batch.objs.push(o);
-        batch.vals.push(vals);
-        batch.recs.push(rec);
-      }
+      let batch = groups.get(g.key);
+      if (batch === undefined) groups.set(g.key, (batch = { fn: g.fn, objs: [], vals: [], recs: [] }));
+      batch.objs.push(o);
+      batch.vals.push(vals);
+      batch.recs.push(rec);
     }
     reshaped.clear();
+    dirtied.clear();
     const snap = new WorldSnapshot(
-      saved.filter((x) => x.group === null),
+      // Tracked Maps and Sets are restored when dirtied.
+      saved.filter((x) => x.group === null && !isTracked(x.proto)),
       [...groups.values()],
       new Map(saved.map((x) => [x.obj as object, x])),
       saved.length,
@@ -298,7 +346,7 @@ export class WorldSnapshot {
       g.fn(g.objs, g.vals, out);
       if (out.length === 0) continue;
       // Plain objects that gained or lost keys.
-      for (const i of out) restoreObject(g.objs[i], g.recs[i]!, true);
+      for (const i of out) restoreObject(g.objs[i], g.recs[i]!);
       out.length = 0;
     }
     const singles = this.singles;
@@ -306,6 +354,13 @@ export class WorldSnapshot {
       const s = singles[i]!;
       if (!blind && s.slowRound !== round) restoreOne(s, false);
     }
+    if (!blind)
+      for (const o of dirtied) {
+        const s = this.index.get(o);
+        if (s !== undefined && s.slowRound !== round) restoreOne(s, false);
+      }
+    // Restoring went through the barriers too.
+    dirtied.clear();
   }
 
   /** Scratch list for the shape groups' misfits. */
@@ -318,7 +373,8 @@ function restoreOne(s: Saved, slow: boolean): void {
   if (slow && Object.getPrototypeOf(o) !== s.proto) Object.setPrototypeOf(o, s.proto);
   switch (s.kind) {
     case Kind.OBJECT:
-      restoreObject(o, s, slow);
+      // Objects are restored by their shape group; here only the slow way.
+      if (slow) restoreObject(o, s);
       break;
     case Kind.ARRAY: {
       const v = s.vals as unknown[];
@@ -350,12 +406,9 @@ function restoreOne(s: Saved, slow: boolean): void {
   }
 }
 
-function restoreObject(o: any, s: Saved, slow: boolean): void {
+function restoreObject(o: any, s: Saved): void {
   const keys = s.keys;
   const vals = s.vals as unknown[];
-  // Only Special-keyed objects come here on the fast path (the others are restored by
-  // their shape group): redefining is their only way.
-  void slow;
   // Slow path (a freed object's accessors, keys added or deleted, special
   // properties): redefine each saved property. With the same keys this keeps their
   // order; otherwise drop the configurable ones and re-add them in the captured order.

@@ -157,7 +157,9 @@ export class Sysfs extends KernfsTree {
     if (t) this.inCall.set(t, call);
     a.active++;
     try {
-      return yield* body;
+      // A frame of its own: the show/store's steps need not resume through the
+      // syscall's frames (k.call).
+      return (yield k.call(body)) as T;
     } finally {
       if (t) {
         if (prev) this.inCall.set(t, prev);

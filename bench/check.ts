@@ -3,11 +3,14 @@
 //     checker-anchors §3 (locks5), default strategy; (b) a real scenario with 5 tasks
 //     of the real vfio_ap driver (vfio-ap:ioctls-vs-cdoms: VFIO_DEVICE_RESET, SET_IRQS,
 //     control domain assign/unassign and an ap_config write with guest 1 attached), with
-//     world snapshots (default) and with --fresh-setup (a boot per execution); (c) for every
+//     world snapshots (default), split across one worker thread per CPU, and with
+//     --fresh-setup (a boot per execution); (c) for every
 //     mutant, executions and milliseconds to detection with the default strategy;
 //     (d) the execution in which lockdep reports the seed-003 inversion; (e) DPOR proofs
 //     of the exhaustive scenarios. One JSON object on the last line.
+import { availableParallelism } from 'node:os';
 import { getScenario, listMutants, listScenarios, locks5, registerBuiltins, runCampaign, type AnyScenario } from '../src/check/index.js';
+import { mergeResults, runInWorker, splitRange } from '../src/check/workers.js';
 
 registerBuiltins();
 const seconds = Number(process.argv[2] ?? 2);
@@ -33,6 +36,17 @@ const synthetic = throughput(locks5(10, 'locks5-flat', true));
 const syntheticFrames = throughput(getScenario('locks5')!);
 const real = throughput(getScenario('vfio-ap:ioctls-vs-cdoms')!);
 const realFresh = throughput(getScenario('vfio-ap:ioctls-vs-cdoms')!, false);
+
+// The same campaign split across worker threads (--workers N, one per CPU), wall
+// clock including worker start-up and each worker's boot.
+const workers = availableParallelism();
+const workerExecs = Math.max(4000, Math.round(real.executions_per_sec * seconds * 2));
+const tw = process.hrtime.bigint();
+const merged = mergeResults(
+  await Promise.all(splitRange(0, workerExecs, workers).map(([from, executions]) => runInWorker({ scenario: 'vfio-ap:ioctls-vs-cdoms', strategy: 'portfolio', seed: 7, from, executions, deadline: 0 }))),
+);
+if (merged.failure) throw new Error(merged.failure.report);
+const realWorkers = { workers, executions: merged.coverage.executions, executions_per_sec: Math.round(merged.coverage.executions / (Number(process.hrtime.bigint() - tw) / 1e9)) };
 
 const mutants = listMutants().flatMap((m) =>
   m.scenarios.map((name) => {
@@ -67,6 +81,7 @@ const result = {
     ...real,
     targets: { executions_per_sec: 10_000 },
   },
+  real_vfio_ap5_workers: { scenario: `the same campaign with --workers ${workers} (one per CPU), wall clock including worker start-up`, ...realWorkers },
   real_vfio_ap5_fresh_setup: { scenario: 'the same with --fresh-setup: host boot + QEMU start per execution', ...realFresh, snapshot_speedup: Math.round((real.executions_per_sec / realFresh.executions_per_sec) * 100) / 100 },
   mutants,
   seed003_lockdep_execution: seed003.failure ? seed003.failure.execution + 1 : null,

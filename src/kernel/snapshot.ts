@@ -99,11 +99,12 @@ interface Saved {
 }
 
 /**
- * Restores every object of one shape: (objects, their saved values, out). A plain
- * object whose keys are no longer the captured ones is left unchanged and its index
- * pushed to out (the caller takes the slow path for it).
+ * Restores every object of one shape: (objects, their saved values one after the
+ * other — object i's at i * keys — , out). A plain object whose keys are no longer
+ * the captured ones is left unchanged and its index pushed to out (the caller takes
+ * the slow path for it).
  */
-type GroupRestore = (objs: readonly any[], vals: readonly (readonly unknown[])[], out: number[]) => void;
+type GroupRestore = (objs: readonly any[], vals: readonly unknown[], out: number[]) => void;
 
 /**
  * Restore functions by shape. A generic loop over many shapes makes every property
@@ -140,7 +141,7 @@ function groupFor(keys: readonly (string | symbol)[], vals: readonly unknown[], 
       ref = `o[${JSON.stringify(k)}]`;
       sig.push(JSON.stringify(k));
     }
-    body.push(`x = v[${j}]; if (${ref} !== x) ${ref} = x;`);
+    body.push(`x = V[b + ${j}]; if (${ref} !== x) ${ref} = x;`);
   }
   // Symbols are distinct per side table: part of the cache key by identity.
   const key = `${sig.join(',')}|${syms.map((x) => symbolId(x)).join(',')}`;
@@ -150,7 +151,9 @@ function groupFor(keys: readonly (string | symbol)[], vals: readonly unknown[], 
     const make = new Function(
       'S',
       'E',
-      `return function restoreShape(O, V, out) { for (let i = 0; i < O.length; i++) { const o = O[i], v = V[i]; let x; ${body.join(' ')} } };`,
+      // One flat value array per group: restore is memory-bound (a busy execution
+      // evicts the world from the caches), so values sit next to each other.
+      `return function restoreShape(O, V, out) { for (let i = 0, b = 0; i < O.length; i++, b += ${keys.length}) { const o = O[i]; let x; ${body.join(' ')} } };`,
     ) as (S: symbol[], E: readonly string[] | null) => GroupRestore;
     g = { key, fn: make(syms, enumKeys) };
     groupCache.set(key, g);
@@ -162,7 +165,8 @@ function groupFor(keys: readonly (string | symbol)[], vals: readonly unknown[], 
 interface Group {
   readonly fn: GroupRestore;
   readonly objs: any[];
-  readonly vals: (readonly unknown[])[];
+  /** The objects' saved values, flat (keys per object apart). */
+  readonly vals: unknown[];
   /** The saved records, by the index used in objs/vals. */
   readonly recs: Saved[];
 }
@@ -307,7 +311,7 @@ export class WorldSnapshot {
       let batch = groups.get(g.key);
       if (batch === undefined) groups.set(g.key, (batch = { fn: g.fn, objs: [], vals: [], recs: [] }));
       batch.objs.push(o);
-      batch.vals.push(vals);
+      for (const v of vals) batch.vals.push(v);
       batch.recs.push(rec);
     }
     reshaped.clear();

@@ -153,8 +153,9 @@ test('property: random mutations of a random graph are undone by restore (fast-c
     fc.property(
       fc.integer({ min: 1, max: 8 }),
       fc.array(fc.tuple(fc.nat(7), fc.nat(7), fc.nat(5), fc.integer()), { maxLength: 40 }),
-      fc.array(fc.tuple(fc.nat(7), fc.nat(7), fc.nat(6), fc.integer()), { maxLength: 40 }),
-      (n, edges, muts) => {
+      fc.array(fc.tuple(fc.nat(7), fc.nat(7), fc.nat(7), fc.integer()), { maxLength: 40 }),
+      fc.array(fc.tuple(fc.nat(7), fc.nat(7), fc.nat(7), fc.integer()), { maxLength: 20 }),
+      (n, edges, muts, muts2) => {
         const mk = (i: number): object => (i % 4 === 0 ? {} : i % 4 === 1 ? [] : i % 4 === 2 ? new Map() : new Set());
         const objs: object[] = Array.from({ length: n }, (_, i) => mk(i));
         const link = (a: object, b: object, how: number, x: number): void => {
@@ -167,17 +168,115 @@ test('property: random mutations of a random graph are undone by restore (fast-c
         const roots = [objs];
         const before = dump(roots);
         const snap = WorldSnapshot.capture(roots);
-        for (const [i, j, how, x] of muts) {
-          const a = objs[i % n]!;
-          if (how === 6) {
-            if (Array.isArray(a)) a.length = Math.min(a.length, Math.abs(x) % 3);
-            else if (a instanceof Map || a instanceof Set) a.clear();
-            else for (const key of Object.keys(a)) delete (a as Record<string, unknown>)[key];
-          } else link(a, how === 5 ? { fresh: x } : objs[j % n]!, how, x);
-        }
+        const mutate = (list: typeof muts): void => {
+          for (const [i, j, how, x] of list) {
+            const a = objs[i % n]!;
+            if (how === 6) {
+              if (Array.isArray(a)) a.length = Math.min(a.length, Math.abs(x) % 3);
+              else if (a instanceof Map || a instanceof Set) a.clear();
+              else for (const key of Object.keys(a)) delete (a as Record<string, unknown>)[key];
+            } else if (how === 7) {
+              // Delete one entry (the Map/Set write barrier's delete path).
+              if (Array.isArray(a)) a.pop();
+              else if (a instanceof Map) a.delete([...a.keys()][Math.abs(x) % Math.max(1, a.size)]);
+              else if (a instanceof Set) a.delete([...a][Math.abs(x) % Math.max(1, a.size)]);
+              else delete (a as Record<string, unknown>)[Object.keys(a)[0] ?? ''];
+            } else link(a, how === 5 ? { fresh: x } : objs[j % n]!, how, x);
+          }
+        };
+        // Two rounds: restore must also reset what it tracks between executions.
+        mutate(muts);
+        snap.restore();
+        assert.equal(dump(roots), before);
+        mutate(muts2);
         snap.restore();
         assert.equal(dump(roots), before);
       },
     ),
   );
+});
+
+test('captured Maps and Sets keep their identity, names and behaviour; restore visits only written ones', () => {
+  const m = new Map<string, number>([['a', 1]]);
+  const st = new Set<number>([1, 2]);
+  const untouched = new Map<string, number>([['u', 1]]);
+  const root = { m, st, untouched };
+  const snap = WorldSnapshot.capture([root]);
+  // The write barrier is invisible to model code.
+  assert.ok(m instanceof Map && st instanceof Set);
+  assert.equal(m.constructor.name, 'Map');
+  assert.equal(st.constructor.name, 'Set');
+  assert.deepEqual(Reflect.ownKeys(m), []);
+  m.set('b', 2);
+  st.delete(1);
+  st.add(3);
+  snap.restore();
+  assert.deepEqual([...m], [['a', 1]]);
+  assert.deepEqual([...st], [1, 2]);
+  // A map nobody wrote is not compared: change it behind the barrier's back (as no
+  // model code does) and restore leaves it alone — proof that it was skipped.
+  Map.prototype.set.call(untouched, 'sneaky', 2);
+  snap.restore();
+  assert.deepEqual([...untouched], [['u', 1], ['sneaky', 2]]);
+  // clear() goes through the barrier too.
+  m.clear();
+  snap.restore();
+  assert.deepEqual([...m], [['a', 1]]);
+});
+
+test('two snapshots used in turn restore their own worlds (the barrier log is per restore)', () => {
+  const m1 = new Map<string, number>([['x', 1]]);
+  const m2 = new Map<string, number>([['y', 2]]);
+  const s1 = WorldSnapshot.capture([{ m1 }]);
+  const s2 = WorldSnapshot.capture([{ m2 }]);
+  m1.set('x', 10);
+  m2.set('y', 20);
+  s2.restore();
+  assert.deepEqual([...m2], [['y', 2]]);
+  s1.restore();
+  assert.deepEqual([...m1], [['x', 1]]);
+  m1.delete('x');
+  s1.restore();
+  assert.deepEqual([...m1], [['x', 1]]);
+});
+
+test('frozen records are walked, not saved; accessor properties survive restore', () => {
+  const inner = { n: 1 };
+  const rec = Object.freeze({ inner, label: 'const' });
+  let flag = true;
+  const env = {
+    get useIrq() {
+      return flag;
+    },
+    count: 0,
+  };
+  const snap = WorldSnapshot.capture([{ rec, env }]);
+  assert.equal(snap.objects, 3); // the root, inner and env: rec itself is frozen
+  inner.n = 2;
+  env.count = 5;
+  flag = false;
+  snap.restore();
+  assert.equal(inner.n, 1);
+  assert.equal(env.count, 0);
+  // The getter is still the getter (not a saved value).
+  assert.equal(env.useIrq, false);
+  flag = true;
+  assert.equal(env.useIrq, true);
+});
+
+test('a freed Map traps every use and is a working Map again after restore', () => {
+  const k = new Kernel({ lockdep: new Lockdep(false) });
+  const m = new Map<string, number>([['a', 1]]);
+  k.kzalloc('struct table', m);
+  const snap = WorldSnapshot.capture([{ k, m }], new Set<object>([k.strategy, k.lockdep]));
+  k.spawn('freer', (function* (): KGen<void> {
+    yield k.kfree(m);
+  })());
+  k.run();
+  assert.throws(() => m.set('b', 2), /use-after-free/);
+  snap.restore();
+  m.set('b', 2);
+  assert.deepEqual([...m], [['a', 1], ['b', 2]]);
+  snap.restore();
+  assert.deepEqual([...m], [['a', 1]]);
 });

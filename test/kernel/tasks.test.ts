@@ -157,3 +157,68 @@ test('retainTasks: false keeps no finished task (long-running live host), ids st
   h.write('/sys/bus/ap/apmask', '-0');
   assert.equal(h.k.allTasks.length, 0);
 });
+
+test('k.call runs a frame of its own: value and errors reach the caller as with yield*, in the same step', () => {
+  const k = new Kernel({ trace: true });
+  const seen: string[] = [];
+  function* leaf(n: number): KGen<number> {
+    seen.push(`leaf ${n} ops=${k.current!.ops.join('>')}`);
+    yield k.sched_point(`leaf ${n}`);
+    if (n < 0) throw new Errno(E.EINVAL, 'negative');
+    return n * 2;
+  }
+  function* mid(n: number): KGen<number> {
+    // A call nested in a named frame, as fn bodies call driver functions.
+    const v = (yield k.call(leaf(n))) as number;
+    return v + 1;
+  }
+  let result: unknown;
+  let errno = 0;
+  let opsAfterCatch = '';
+  const t = k.spawn('caller', (function* (): KGen<string> {
+    // First thing the task does: a call (handled in its first step).
+    result = yield* k.fn('outer', mid(5));
+    try {
+      yield* k.fn('failing', mid(-1));
+    } catch (e) {
+      errno = (e as Errno).errno;
+      // fn leaves the operation stack at the throw point (no try/finally on hot paths).
+      opsAfterCatch = k.current!.ops.join('>');
+    }
+    return 'end';
+  })());
+  const steps0 = k.steps;
+  assert.equal(k.run(), 'done');
+  assert.equal(result, 11);
+  assert.equal(errno, E.EINVAL);
+  assert.equal(opsAfterCatch, 'failing');
+  assert.equal(t.exitValue, 'end');
+  assert.deepEqual(seen, ['leaf 5 ops=outer', 'leaf -1 ops=failing']);
+  // start + two sched_points: calls are not steps.
+  assert.equal(k.steps - steps0, 3);
+  // The frames are gone: only the task's body is left on its stack when it exits.
+  assert.equal(t.gens.length, 1);
+  assert.deepEqual(t.frames, [-1]);
+});
+
+test('k.call frames run as deep as the driver nests them, one resume per step', () => {
+  const k = new Kernel();
+  function* down(n: number): KGen<number> {
+    if (n === 0) {
+      yield k.sched_point('bottom');
+      return 0;
+    }
+    return 1 + ((yield k.call(down(n - 1))) as number);
+  }
+  let depth = -1;
+  k.spawn('deep', (function* (): KGen {
+    depth = (yield k.call(down(2000))) as number;
+  })());
+  assert.equal(k.run(), 'done');
+  assert.equal(depth, 2000);
+});
+
+test('k.call outside a task is refused', () => {
+  const k = new Kernel();
+  assert.throws(() => k.call((function* (): KGen {})()), /cannot be called outside a task/);
+});

@@ -129,6 +129,27 @@ export function maskIsSubset(a: ApMask, b: ApMask): boolean {
   return true;
 }
 
+/** a == (b AND c), without building b AND c (invariant checks run after every execution). */
+export function maskEqualsAnd(a: ApMask, b: ApMask, c: ApMask): boolean {
+  for (let i = 0; i < MASK_BYTES; i++) if (a[i] !== (b[i]! & c[i]!)) return false;
+  return true;
+}
+
+/** a ⊆ (b AND c). */
+export function maskIsSubsetOfAnd(a: ApMask, b: ApMask, c: ApMask): boolean {
+  for (let i = 0; i < MASK_BYTES; i++) if ((a[i]! & ~(b[i]! & c[i]!)) !== 0) return false;
+  return true;
+}
+
+/** a == b cut to its first `bits` ids (ids from `bits` on must be clear in a). */
+export function maskEqualsFirstBits(a: ApMask, b: ApMask, bits: number): boolean {
+  for (let i = 0; i < MASK_BYTES; i++) {
+    const keep = i * 8 + 8 <= bits ? 0xff : i * 8 >= bits ? 0 : (0xff00 >> (bits - i * 8)) & 0xff;
+    if (a[i] !== (b[i]! & keep)) return false;
+  }
+  return true;
+}
+
 /** True iff a and b share at least one bit. */
 export function maskIntersects(a: ApMask, b: ApMask): boolean {
   for (let i = 0; i < MASK_BYTES; i++) if ((a[i]! & b[i]!) !== 0) return true;

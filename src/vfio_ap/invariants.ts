@@ -2,7 +2,7 @@
 // consistency rules behind them, as a checker the tests run after every operation
 // and the concurrency checker runs after every execution. Only meaningful at a
 // quiescent point (no store, probe or scan in flight).
-import { maskAnd, maskEquals, maskIds, testBit, formatMask, maskIsSubset, maskIsEmpty } from '../hw/mask.js';
+import { maskAnd, maskIds, testBit, formatMask, maskIsEmpty, maskIntersects, maskEqualsAnd, maskIsSubsetOfAnd, maskEqualsFirstBits } from '../hw/mask.js';
 import { apqn, formatApqn } from '../hw/apqn.js';
 import { kvm_s390_crycb_masks, kvm_s390_crycb_format, crycbWidths } from '../kvm/index.js';
 import type { MatrixDev } from './private.js';
@@ -14,13 +14,6 @@ export interface Violation {
   readonly detail: string;
 }
 
-/** Truncates a mask to the first `bits` ids (what a CRYCB format can hold). */
-function firstBits(m: Uint8Array, bits: number): Uint8Array {
-  const r = new Uint8Array(32);
-  for (const id of maskIds(m)) if (id < bits) r[id >> 3] = r[id >> 3]! | (0x80 >> (id & 7));
-  return r;
-}
-
 export function vfio_ap_check_invariants(md: MatrixDev): Violation[] {
   const out: Violation[] = [];
   const v = (invariant: Violation['invariant'], detail: string) => out.push({ invariant, detail });
@@ -28,10 +21,11 @@ export function vfio_ap_check_invariants(md: MatrixDev): Violation[] {
   // I1: no APQN in the matrix of two mdevs.
   for (let i = 0; i < list.length; i++)
     for (let j = i + 1; j < list.length; j++) {
+      // (Masks are built only for the report: this runs after every checker execution.)
+      if (!maskIntersects(list[i]!.matrix.apm, list[j]!.matrix.apm) || !maskIntersects(list[i]!.matrix.aqm, list[j]!.matrix.aqm)) continue;
       const a = maskAnd(list[i]!.matrix.apm, list[j]!.matrix.apm);
       const q = maskAnd(list[i]!.matrix.aqm, list[j]!.matrix.aqm);
-      if (!maskIsEmpty(a) && !maskIsEmpty(q))
-        v('I1', `${formatApqn(apqn(maskIds(a)[0]!, maskIds(q)[0]!))} is assigned to ${list[i]!.uuid} and ${list[j]!.uuid}`);
+      v('I1', `${formatApqn(apqn(maskIds(a)[0]!, maskIds(q)[0]!))} is assigned to ${list[i]!.uuid} and ${list[j]!.uuid}`);
     }
   for (const m of list) {
     // I2: nothing assigned is reserved for the host.
@@ -39,9 +33,9 @@ export function vfio_ap_check_invariants(md: MatrixDev): Violation[] {
     const s = m.shadow_apcb;
     const pending = !maskIsEmpty(m.apm_add) || !maskIsEmpty(m.aqm_add) || !maskIsEmpty(m.adm_add);
     // I3: shadow within matrix and host configuration.
-    if (!maskIsSubset(s.apm, maskAnd(m.matrix.apm, md.info.apm))) v('I3', `${m.uuid}: shadow APM ${formatMask(s.apm)} not within matrix ∩ host`);
-    if (!pending && !maskEquals(s.aqm, maskAnd(m.matrix.aqm, md.info.aqm))) v('I3', `${m.uuid}: shadow AQM ${formatMask(s.aqm)} != matrix ∩ host ${formatMask(maskAnd(m.matrix.aqm, md.info.aqm))}`);
-    if (!pending && !maskEquals(s.adm, maskAnd(m.matrix.adm, md.info.adm))) v('I3', `${m.uuid}: shadow ADM != matrix ∩ host`);
+    if (!maskIsSubsetOfAnd(s.apm, m.matrix.apm, md.info.apm)) v('I3', `${m.uuid}: shadow APM ${formatMask(s.apm)} not within matrix ∩ host`);
+    if (!pending && !maskEqualsAnd(s.aqm, m.matrix.aqm, md.info.aqm)) v('I3', `${m.uuid}: shadow AQM ${formatMask(s.aqm)} != matrix ∩ host ${formatMask(maskAnd(m.matrix.aqm, md.info.aqm))}`);
+    if (!pending && !maskEqualsAnd(s.adm, m.matrix.adm, md.info.adm)) v('I3', `${m.uuid}: shadow ADM != matrix ∩ host`);
     // I4: every APQN the guest gets is linked and was passable at the last filter
     // run (a reset that fails afterwards takes effect at the next one).
     for (const a of maskIds(s.apm))
@@ -69,7 +63,7 @@ export function vfio_ap_check_invariants(md: MatrixDev): Violation[] {
       // The guest sees exactly the shadow (as far as its CRYCB format can hold).
       const w = crycbWidths(kvm_s390_crycb_format(kvm));
       const c = kvm_s390_crycb_masks(kvm);
-      if (!maskEquals(c.apm, firstBits(s.apm, w.apm)) || !maskEquals(c.aqm, firstBits(s.aqm, w.aqm)) || !maskEquals(c.adm, firstBits(s.adm, w.adm)))
+      if (!maskEqualsFirstBits(c.apm, s.apm, w.apm) || !maskEqualsFirstBits(c.aqm, s.aqm, w.aqm) || !maskEqualsFirstBits(c.adm, s.adm, w.adm))
         v('crycb', `${m.uuid}: the guest's CRYCB differs from the shadow APCB`);
     }
   }

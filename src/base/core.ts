@@ -221,7 +221,14 @@ export function sysfs_create_group(sysfs: Sysfs, kobj: KDir, grp: AttributeGroup
 }
 
 export function sysfs_create_groups(sysfs: Sysfs, kobj: KDir, groups: readonly AttributeGroup[] | null | undefined, obj: unknown): void {
-  if (groups) for (const g of groups) sysfs_create_group(sysfs, kobj, g, obj);
+  if (!groups) return;
+  // Attribute groups are `static const` in the kernel: frozen, world snapshots skip them.
+  Object.freeze(groups);
+  for (const g of groups) {
+    Object.freeze(g.attrs);
+    Object.freeze(g);
+    sysfs_create_group(sysfs, kobj, g, obj);
+  }
 }
 
 /** sysfs_remove_group(): waits for show/store calls still running on them. */

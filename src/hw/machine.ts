@@ -197,6 +197,9 @@ export class Machine {
     for (const a of this.profile.adapters) {
       this.adapters[a.id] = { p: a, hwType: AP_TYPE_NUMBER[a.type], configured: a.configured, checkstopped: a.checkstopped };
     }
+    // The installed adapters never change (the HMC configures them in and out): frozen,
+    // a world snapshot does not compare 256 slots before every execution.
+    Object.freeze(this.adapters);
     this.apm = maskFromIds(this.profile.config.adapters);
     this.aqm = maskFromIds(this.profile.config.usageDomains);
     this.adm = maskFromIds(this.profile.config.controlDomains);

@@ -95,6 +95,8 @@ export interface Timer {
 
 const INF = Infinity;
 const NO_OPS: readonly string[] = Object.freeze([]);
+const NO_GENS = Object.freeze([]) as unknown as KGen<any>[];
+const NO_FRAMES = Object.freeze([]) as unknown as number[];
 
 export class Kernel implements PickContext {
   /** Virtual time in nanoseconds. */
@@ -1329,6 +1331,9 @@ export class Kernel implements PickContext {
 
   private taskExit(t: Task, value: unknown, error: unknown): void {
     t.op = Op.NONE;
+    // The finished generators are garbage (and a world snapshot need not compare them).
+    t.gens = NO_GENS;
+    t.frames = NO_FRAMES;
     const i = this.tasks.indexOf(t);
     if (i >= 0) this.tasks.splice(i, 1);
     if (error !== undefined) {

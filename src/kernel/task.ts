@@ -52,9 +52,9 @@ export class Task {
   /** Error to throw into the generator instead of resuming it. */
   resumeError: unknown = undefined;
   /** Generator call stack managed by the scheduler (Kernel.call frames, release callbacks). */
-  readonly gens: KGen<any>[];
+  gens: KGen<any>[];
   /** Per frame of gens: the ops depth to go back to when it returns (-1: leave ops alone). */
-  readonly frames: number[] = [-1];
+  frames: number[] = [-1];
   readonly held: HeldLock[] = [];
   /** Task-level stack of named operations (driver functions), innermost last. */
   readonly ops: string[] = [];

@@ -196,9 +196,9 @@ test('k.call runs a frame of its own: value and errors reach the caller as with 
   assert.deepEqual(seen, ['leaf 5 ops=outer', 'leaf -1 ops=failing']);
   // start + two sched_points: calls are not steps.
   assert.equal(k.steps - steps0, 3);
-  // The frames are gone: only the task's body is left on its stack when it exits.
-  assert.equal(t.gens.length, 1);
-  assert.deepEqual(t.frames, [-1]);
+  // An exited task keeps no generator (its frames were popped, its body is released).
+  assert.equal(t.gens.length, 0);
+  assert.deepEqual(t.frames, []);
 });
 
 test('k.call frames run as deep as the driver nests them, one resume per step', () => {

@@ -242,8 +242,15 @@ export function linkText(link: KLink): string {
 
 /** Splits a path into its non-empty components. */
 function components(p: string): string[] {
+  // A scan instead of split + filter: every sysfs open() walks a path.
   const out: string[] = [];
-  for (const c of p.split('/')) if (c !== '' && c !== '.') out.push(c);
+  let i = 0;
+  while (i < p.length) {
+    let j = p.indexOf('/', i);
+    if (j < 0) j = p.length;
+    if (j > i && !(j === i + 1 && p.charCodeAt(i) === 46)) out.push(p.slice(i, j)); // not "" or "."
+    i = j + 1;
+  }
   return out;
 }
 
@@ -254,9 +261,13 @@ function components(p: string): string[] {
 export class KernfsTree {
   readonly root: KDir;
 
+  /** The mount point's path components (paths given to the tree start with them). */
+  private readonly mountParts: readonly string[];
+
   constructor(readonly mountpoint = '/sys') {
     this.root = new KDir('');
     this.root.mountpoint = mountpoint;
+    this.mountParts = Object.freeze(components(mountpoint));
   }
 
   // ------------------------------------------------------------ resolution
@@ -266,11 +277,11 @@ export class KernfsTree {
    * component only if follow. Throws Errno ENOENT / ENOTDIR / ELOOP.
    */
   lookup(path: string, follow = true): KNode {
-    const mp = components(this.mountpoint);
+    const mp = this.mountParts;
     const parts = components(path);
     for (let i = 0; i < mp.length; i++) if (parts[i] !== mp[i]) throw new Errno(E.ENOENT, path);
     const links = { n: 0 };
-    return this.walkFrom(this.root, parts.slice(mp.length), follow, links, path);
+    return this.walkFrom(this.root, parts, mp.length, follow, links, path);
   }
 
   /** lookup() returning null instead of throwing ENOENT. */
@@ -283,9 +294,10 @@ export class KernfsTree {
     }
   }
 
-  private walkFrom(start: KDir, parts: readonly string[], follow: boolean, links: { n: number }, orig: string): KNode {
+  /** Walks parts[from..] from start. */
+  private walkFrom(start: KDir, parts: readonly string[], from: number, follow: boolean, links: { n: number }, orig: string): KNode {
     let cur: KNode = start;
-    for (let i = 0; i < parts.length; i++) {
+    for (let i = from; i < parts.length; i++) {
       const c = parts[i]!;
       const last = i === parts.length - 1;
       if (cur.type !== 'dir') throw new Errno(E.ENOTDIR, orig);
@@ -304,8 +316,8 @@ export class KernfsTree {
     if (++links.n > MAXSYMLINKS) throw new Errno(E.ELOOP, orig);
     const text = linkText(l);
     const base = text.startsWith('/') ? this.root : l.parent ?? this.root;
-    const parts = text.startsWith('/') ? components(text).slice(components(this.mountpoint).length) : components(text);
-    return this.walkFrom(base, parts, true, links, orig);
+    const abs = text.startsWith('/');
+    return this.walkFrom(base, components(text), abs ? this.mountParts.length : 0, true, links, orig);
   }
 
   lstat(path: string): Stat {
@@ -427,8 +439,7 @@ export class KernfsTree {
 
   /** Creates (or returns) the directories of a path below the root: "/sys/a/b". */
   mkdirp(path: string): KDir {
-    const mp = components(this.mountpoint);
-    const parts = components(path).slice(mp.length);
+    const parts = components(path).slice(this.mountParts.length);
     let d = this.root;
     for (const c of parts) {
       const n = d.children.get(c);

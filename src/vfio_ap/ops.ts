@@ -182,7 +182,8 @@ function* store(md: MatrixDev, locks: UpdateLocks, body: KGen<number>, unlock: (
   const depth = md.k.opsDepth();
   let rc: number;
   try {
-    rc = yield* body;
+    // Its own frame (k.call): the body's steps do not resume through this wrapper.
+    rc = (yield md.k.call(body)) as number;
   } catch (e) {
     md.k.opsRestore(depth);
     if (!(e instanceof Errno)) throw e;

@@ -11,6 +11,7 @@
 import { availableParallelism } from 'node:os';
 import { getScenario, listMutants, listScenarios, locks5, registerBuiltins, runCampaign, type AnyScenario } from '../src/check/index.js';
 import { mergeResults, runInWorker, splitRange } from '../src/check/workers.js';
+import { WorldSnapshot } from '../src/kernel/index.js';
 
 registerBuiltins();
 const seconds = Number(process.argv[2] ?? 2);
@@ -35,6 +36,43 @@ function throughput(s: AnyScenario, snapshot = true): { steps_per_sec: number; e
 const synthetic = throughput(locks5(10, 'locks5-flat', true));
 const syntheticFrames = throughput(getScenario('locks5')!);
 const real = throughput(getScenario('vfio-ap:ioctls-vs-cdoms')!);
+
+/**
+ * Where an execution of (b) goes: the world restore and the scenario's end-of-run
+ * checks timed in place (a wrapper around each, bench-only), the rest is the explored
+ * phase itself (driver, scheduler, strategy, lockdep).
+ */
+function breakdown(s: AnyScenario): { restore: number; end_of_run_checks: number; explored_phase_and_rest: number; total: number } {
+  const restore = WorldSnapshot.prototype.restore;
+  let tr = 0n;
+  let tc = 0n;
+  WorldSnapshot.prototype.restore = function (this: WorldSnapshot): void {
+    const t = process.hrtime.bigint();
+    restore.call(this);
+    tr += process.hrtime.bigint() - t;
+  };
+  const check = s.check!;
+  const timed: AnyScenario = {
+    ...s,
+    check: (w, r) => {
+      const t = process.hrtime.bigint();
+      const out = check(w, r);
+      tc += process.hrtime.bigint() - t;
+      return out;
+    },
+  };
+  try {
+    let execs = 0;
+    const t0 = process.hrtime.bigint();
+    for (let seed = 1; seed <= 8; seed++) execs += runCampaign({ scenario: timed, strategy: 'portfolio', seed, executions: 500 }).coverage.executions;
+    const all = Number(process.hrtime.bigint() - t0) / 1e3 / execs;
+    const us = (x: bigint) => Math.round((Number(x) / 1e3 / execs) * 10) / 10;
+    return { restore: us(tr), end_of_run_checks: us(tc), explored_phase_and_rest: Math.round((all - us(tr) - us(tc)) * 10) / 10, total: Math.round(all * 10) / 10 };
+  } finally {
+    WorldSnapshot.prototype.restore = restore;
+  }
+}
+const realBreakdown = breakdown(getScenario('vfio-ap:ioctls-vs-cdoms')!);
 const realFresh = throughput(getScenario('vfio-ap:ioctls-vs-cdoms')!, false);
 
 // The same campaign split across worker threads (--workers N, one per CPU), wall
@@ -79,6 +117,7 @@ const result = {
   real_vfio_ap5: {
     scenario: 'vfio-ap:ioctls-vs-cdoms: 5 vfio_ap tasks on the minimal host with guest 1 attached, portfolio; setup (host boot, mdevs, QEMU start) once, the world restored from its snapshot per execution',
     ...real,
+    us_per_execution: realBreakdown,
     targets: { executions_per_sec: 10_000 },
   },
   real_vfio_ap5_workers: { scenario: `the same campaign with --workers ${workers} (one per CPU), wall clock including worker start-up`, ...realWorkers },

@@ -98,7 +98,7 @@ export function runCampaign(o: CampaignOptions): CampaignResult {
     // PCT learns k (steps per execution) from one non-preemptive run; lockdep off so
     // the campaign's own execution 1 is where reports appear.
     const r = runExecution({ scenario: o.scenario, pieces, profile, explorer: new ReplayExplorer([], false), lockdep: new Lockdep(false) });
-    explorer.calibrate(r.steps, r.taskNames.length);
+    explorer.calibrate(r.steps, r.spawned);
   }
   const from = o.from ?? 0;
   // Boot once, restore the booted world before every later execution.

@@ -60,8 +60,10 @@ export interface ExecResult {
   readonly preemptions: number;
   /** Task id of each explored step (recording runs only, like the next four). */
   readonly stepTasks: number[];
-  /** Name of each task id. */
+  /** Name of each task id that ran in the explored phase ('' for the others). */
   readonly taskNames: string[];
+  /** Tasks spawned by the end of the execution, setup included (PCT's n). */
+  readonly spawned: number;
   /** Explored-phase trace lines (when options.trace). */
   readonly trace: string[];
   /** Tasks in the deadlock cycle (or blocked forever), when the run deadlocked. */
@@ -90,6 +92,8 @@ class Control implements Strategy {
   readonly stepChoice: boolean[] = [];
   /** Held lock classes at each step (only when recording: minimisation, reports). */
   readonly stepHeld: string[][] = [];
+  /** Names by task id of the tasks that stepped (recording runs). */
+  readonly names: string[] = [];
   record = false;
   private pickedAt = -1;
   private readonly fc = new FirstComeStrategy();
@@ -115,12 +119,13 @@ class Control implements Strategy {
     if (this.record) {
       // Per-step detail for reports and minimisation only: campaigns skip it.
       this.stepTasks.push(t.id);
+      this.names[t.id] = t.name;
       this.stepChoice.push(this.pickedAt === k.steps - 1);
       this.stepHeld.push(t.held.map((h) => h.cls.name));
       const o = t.obj as { cls?: { name: string }; name?: string } | null;
       this.stepObjects.push(o && typeof o === 'object' ? (o.cls?.name ?? (typeof o.name === 'string' ? o.name : '')) : '');
     }
-    this.explorer.onStep?.(t, k.steps - this.base - 1, k.allTasks.length, this.tracks ? k.takeAccesses() : null);
+    this.explorer.onStep?.(t, k.steps - this.base - 1, k.spawned, this.tracks ? k.takeAccesses() : null);
   };
 }
 
@@ -132,6 +137,9 @@ export function runExecution(o: ExecOptions): ExecResult {
     lockdep: o.lockdep,
     onStep: ctl.onStep,
     trace: o.trace ?? false,
+    // Finished tasks are garbage: the checker names tasks from its own step records,
+    // and a world snapshot then holds none of setup's tasks.
+    retainTasks: false,
     stopOnBug: !o.continueAfterBug,
     ...(o.scenario.maxSteps ? { maxSteps: o.scenario.maxSteps } : {}),
   };
@@ -196,7 +204,7 @@ export function runExecution(o: ExecOptions): ExecResult {
     }
     if (k.bugs.length > bugBase && status === 'done') status = 'bug';
   }
-  const taskNames = k.allTasks.map((t) => t.name);
+  const taskNames = Array.from({ length: k.spawned }, (_, i) => ctl.names[i] ?? '');
   return {
     status,
     bugs: k.bugs.slice(bugBase),
@@ -206,6 +214,7 @@ export function runExecution(o: ExecOptions): ExecResult {
     preemptions: ctl.preemptions,
     stepTasks: ctl.stepTasks,
     taskNames,
+    spawned: k.spawned,
     trace: o.trace ? k.trace.slice(traceBase) : [],
     deadlocked,
     stepObjects: ctl.stepObjects,

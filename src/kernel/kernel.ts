@@ -285,6 +285,11 @@ export class Kernel implements PickContext {
     return t;
   }
 
+  /** Tasks spawned so far (their ids are 0 .. spawned - 1), retained or not. */
+  get spawned(): number {
+    return this.taskSeq;
+  }
+
   /** Calls fn when task t exits (normally or with an error). */
   onExit(t: Task, fn: (t: Task) => void): void {
     if (t.done) {

@@ -27,7 +27,8 @@ export function markShared(ctor: { prototype: object }): void {
 }
 
 /**
- * Captured Maps and Sets written since the last capture or restore. Capture gives
+ * Captured Maps and Sets (and write-logged objects, see markWriteLogged) written since
+ * the last capture or restore. Capture gives
  * every plain Map and Set a prototype whose mutators add it here (a write barrier,
  * free for reads), so restore visits only these instead of comparing every entry of
  * every one. The classes carry the built-in names: dumps and reports look the same.
@@ -68,6 +69,25 @@ Object.defineProperty(TrackedSet, 'name', { value: 'Set' });
 
 const isTracked = (proto: object | null): boolean => proto === TrackedMap.prototype || proto === TrackedSet.prototype;
 
+/** Instances of classes whose prototype carries this log their own writes (noteWrite). */
+const SNAPSHOT_WRITE_LOGGED: unique symbol = Symbol('apsim.snapshot.writeLogged');
+
+/**
+ * Marks a class whose instances call noteWrite(this) before every change of an own
+ * property (setters over backing fields): restore then visits only the logged ones.
+ * For classes with many instances and few writes (sysfs nodes). An unlogged write
+ * would survive a restore — the snapshot-equivalence tests (fresh vs restored worlds,
+ * every built-in scenario, final world dumps compared) are what catch one.
+ */
+export function markWriteLogged(ctor: { prototype: object }): void {
+  Object.defineProperty(ctor.prototype, SNAPSHOT_WRITE_LOGGED, { value: true });
+}
+
+/** The write barrier of markWriteLogged classes: obj is about to change. */
+export function noteWrite(obj: object): void {
+  dirtied.add(obj);
+}
+
 const enum Kind {
   OBJECT = 0,
   ARRAY = 1,
@@ -96,6 +116,8 @@ interface Saved {
   readonly group: string | null;
   /** Restore round in which this object must take the slow path (it was reshaped). */
   slowRound: number;
+  /** A write-logged object: its own one-object group, run when it was written. */
+  one?: Group;
 }
 
 /**
@@ -308,6 +330,10 @@ export class WorldSnapshot {
       const g = groupFor(keys, vals, enumKeys);
       const rec: Saved = { obj: o, kind: Kind.OBJECT, proto, keys, vals, group: g.key, slowRound: 0 };
       saved.push(rec);
+      if ((o as Record<symbol, unknown>)[SNAPSHOT_WRITE_LOGGED] === true) {
+        rec.one = { fn: g.fn, objs: [o], vals: vals.slice(), recs: [rec] };
+        continue;
+      }
       let batch = groups.get(g.key);
       if (batch === undefined) groups.set(g.key, (batch = { fn: g.fn, objs: [], vals: [], recs: [] }));
       batch.objs.push(o);
@@ -361,7 +387,14 @@ export class WorldSnapshot {
     if (!blind)
       for (const o of dirtied) {
         const s = this.index.get(o);
-        if (s !== undefined && s.slowRound !== round) restoreOne(s, false);
+        if (s === undefined || s.slowRound === round) continue;
+        const one = s.one;
+        if (one === undefined) restoreOne(s, false);
+        else {
+          one.fn(one.objs, one.vals, out);
+          if (out.length > 0) restoreObject(o, s);
+          out.length = 0;
+        }
       }
     // Restoring went through the barriers too.
     dirtied.clear();

@@ -7,7 +7,7 @@
 // Memory: one small object per node; directory children in a Map (O(1) lookup
 // per component, O(depth) per path). Attribute files point at a shared AttrOps
 // descriptor plus the owning object, so there is no closure per device.
-import { Errno, E, type KGen, type Kernel } from '../kernel/index.js';
+import { Errno, E, markWriteLogged, noteWrite, type KGen, type Kernel } from '../kernel/index.js';
 import type { KsetUeventOps } from './uevent.js';
 
 export const PAGE_SIZE = 4096;
@@ -55,13 +55,39 @@ export const kobj_ktype: Ktype = { name: 'kobj', missingOp: E.EIO, showFn: 'kobj
 
 export type NodeType = 'dir' | 'file' | 'link';
 
+/**
+ * A sysfs node. Most objects of a booted world are these, and an execution changes a
+ * handful: so the fields that change after construction are setters that log the node
+ * for world snapshots (markWriteLogged), and a restore visits only logged nodes.
+ */
 export abstract class KNode {
-  parent: KDir | null = null;
+  private _parent: KDir | null = null;
+  private _active = 0;
+  private _removed = false;
+  constructor(readonly name: string) {}
+  get parent(): KDir | null {
+    return this._parent;
+  }
+  set parent(v: KDir | null) {
+    noteWrite(this);
+    this._parent = v;
+  }
   /** kernfs active references: show/store calls in progress. */
-  active = 0;
+  get active(): number {
+    return this._active;
+  }
+  set active(v: number) {
+    noteWrite(this);
+    this._active = v;
+  }
   /** Set by removal (kernfs_deactivate): new opens and calls get ENODEV. */
-  removed = false;
-  constructor(public name: string) {}
+  get removed(): boolean {
+    return this._removed;
+  }
+  set removed(v: boolean) {
+    noteWrite(this);
+    this._removed = v;
+  }
   abstract readonly type: NodeType;
 
   /** Absolute path, e.g. "/sys/devices/ap/card05". */
@@ -102,7 +128,14 @@ export class KDir extends KNode {
    * triples. Most of a big host's 65,536 queue directories are never looked at, so
    * their attribute nodes are built on the first access to the directory.
    */
-  pending: unknown[] | null = null;
+  private _pending: unknown[] | null = null;
+  get pending(): unknown[] | null {
+    return this._pending;
+  }
+  set pending(v: unknown[] | null) {
+    noteWrite(this);
+    this._pending = v;
+  }
 
   get children(): Map<string, KNode> {
     if (this.pending !== null) this.materialize();
@@ -138,17 +171,52 @@ export class KDir extends KNode {
   attach(n: KNode): void {
     this._children.set(n.name, n);
   }
-  mode = 0o755;
+  readonly mode = 0o755;
+  private _kset: Kset | null = null;
+  private _ktype: Ktype | null = null;
+  private _priv: unknown = null;
+  private _uevent_suppress = false;
+  private _mountpoint: string | undefined = undefined;
   /** For kobject directories: the kset the kobject belongs to (kobj->kset). */
-  kset: Kset | null = null;
+  get kset(): Kset | null {
+    return this._kset;
+  }
+  set kset(v: Kset | null) {
+    noteWrite(this);
+    this._kset = v;
+  }
   /** For kobject directories: its kobj_type (null for group directories). */
-  ktype: Ktype | null = null;
+  get ktype(): Ktype | null {
+    return this._ktype;
+  }
+  set ktype(v: Ktype | null) {
+    noteWrite(this);
+    this._ktype = v;
+  }
   /** The object this kobject embeds in (a Device, BusType, ...). */
-  priv: unknown = null;
+  get priv(): unknown {
+    return this._priv;
+  }
+  set priv(v: unknown) {
+    noteWrite(this);
+    this._priv = v;
+  }
   /** kobj->uevent_suppress */
-  uevent_suppress = false;
+  get uevent_suppress(): boolean {
+    return this._uevent_suppress;
+  }
+  set uevent_suppress(v: boolean) {
+    noteWrite(this);
+    this._uevent_suppress = v;
+  }
   /** Only the root: the mount point its paths start with. */
-  mountpoint: string | undefined = undefined;
+  get mountpoint(): string | undefined {
+    return this._mountpoint;
+  }
+  set mountpoint(v: string | undefined) {
+    noteWrite(this);
+    this._mountpoint = v;
+  }
 
   /** The nearest kobject directory at or above this one (group dirs belong to it). */
   get kobj(): KDir {
@@ -165,7 +233,14 @@ export class KDir extends KNode {
 
 /** A kset: a kobject directory whose member kobjects share uevent operations. */
 export class Kset extends KDir {
-  uevent_ops: KsetUeventOps | null = null;
+  private _uevent_ops: KsetUeventOps | null = null;
+  get uevent_ops(): KsetUeventOps | null {
+    return this._uevent_ops;
+  }
+  set uevent_ops(v: KsetUeventOps | null) {
+    noteWrite(this);
+    this._uevent_ops = v;
+  }
 }
 
 export class KAttr extends KNode {
@@ -175,7 +250,7 @@ export class KAttr extends KNode {
     readonly ops: AttrOps,
     /** The owning object passed to show/store. */
     readonly obj: unknown,
-    public mode: number,
+    readonly mode: number,
   ) {
     super(name);
   }
@@ -191,6 +266,8 @@ export class KLink extends KNode {
     super(name);
   }
 }
+
+markWriteLogged(KNode);
 
 export interface Stat {
   readonly type: NodeType;

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Kernel, Lockdep, SideTable, WorldSnapshot, markShared, type KGen } from '../../src/kernel/index.js';
+import { Kernel, Lockdep, SideTable, WorldSnapshot, markShared, markWriteLogged, noteWrite, type KGen } from '../../src/kernel/index.js';
 
 class Node2 {
   next: Node2 | null = null;
@@ -279,4 +279,44 @@ test('a freed Map traps every use and is a working Map again after restore', () 
   assert.deepEqual([...m], [['a', 1], ['b', 2]]);
   snap.restore();
   assert.deepEqual([...m], [['a', 1]]);
+});
+
+test('write-logged objects are restored when they logged a write, and only then', () => {
+  class Node3 {
+    private _v = 1;
+    readonly kids: number[] = [1];
+    get v(): number {
+      return this._v;
+    }
+    set v(x: number) {
+      noteWrite(this);
+      this._v = x;
+    }
+    /** A write that skips the barrier (what model code must not do). */
+    sneak(x: number): void {
+      this._v = x;
+    }
+  }
+  markWriteLogged(Node3);
+  const a = new Node3();
+  const b = new Node3();
+  const snap = WorldSnapshot.capture([{ a, b }]);
+  a.v = 5;
+  a.kids.push(2); // the array is not write-logged: compared as always
+  snap.restore();
+  assert.equal(a.v, 1);
+  assert.deepEqual(a.kids, [1]);
+  // Unlogged: restore does not look at it (the proof that logged objects are skipped).
+  b.sneak(7);
+  snap.restore();
+  assert.equal(b.v, 7);
+  b.v = 8;
+  snap.restore();
+  assert.equal(b.v, 1);
+  // A second snapshot in between: the first one's next restore checks everything.
+  const other = WorldSnapshot.capture([{ x: new Node3() }]);
+  b.sneak(9);
+  other.restore();
+  snap.restore();
+  assert.equal(b.v, 1);
 });

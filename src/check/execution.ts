@@ -204,7 +204,9 @@ export function runExecution(o: ExecOptions): ExecResult {
     }
     if (k.bugs.length > bugBase && status === 'done') status = 'bug';
   }
-  const taskNames = Array.from({ length: k.spawned }, (_, i) => ctl.names[i] ?? '');
+  // (A plain loop: Array.from over an array-like cost ~4 µs per execution.)
+  const taskNames: string[] = [];
+  for (let i = 0; i < k.spawned; i++) taskNames.push(ctl.names[i] ?? '');
   return {
     status,
     bugs: k.bugs.slice(bugBase),

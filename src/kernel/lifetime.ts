@@ -4,7 +4,7 @@
 // as a use-after-free with the allocation and free sites, at no cost on the hot path
 // of live objects.
 
-import { noteReshape } from './snapshot.js';
+import { markWriteLogged, noteReshape, noteWrite } from './snapshot.js';
 
 export interface AllocSite {
   readonly task: string;
@@ -24,6 +24,37 @@ export interface ObjMeta {
   notLeak: boolean;
 }
 
+/**
+ * The record behind ObjMeta. Every heap object has one and an execution changes a few
+ * (a kfree, kmemleak_not_leak): the two mutable fields log their writes, so a world
+ * snapshot's restore visits only changed records (markWriteLogged).
+ */
+class Meta implements ObjMeta {
+  private _free: AllocSite | null = null;
+  private _notLeak = false;
+  constructor(
+    readonly id: number,
+    readonly type: string,
+    readonly addr: string,
+    readonly alloc: AllocSite,
+  ) {}
+  get free(): AllocSite | null {
+    return this._free;
+  }
+  set free(v: AllocSite | null) {
+    noteWrite(this);
+    this._free = v;
+  }
+  get notLeak(): boolean {
+    return this._notLeak;
+  }
+  set notLeak(v: boolean) {
+    noteWrite(this);
+    this._notLeak = v;
+  }
+}
+markWriteLogged(Meta);
+
 /** Thrown into a task that touches a freed object, after the bug was recorded. */
 export class KernelOops extends Error {
   constructor(message: string) {
@@ -41,7 +72,7 @@ export class Lifetime {
 
   register(obj: object, type: string, alloc: AllocSite): ObjMeta {
     const id = this.nextId++;
-    const m: ObjMeta = { id, type, addr: fakeAddr(0x8880_0000_0000 + id * 0x200), alloc, free: null, notLeak: false };
+    const m: ObjMeta = new Meta(id, type, fakeAddr(0x8880_0000_0000 + id * 0x200), alloc);
     this.meta.set(obj, m);
     this.live.add(obj);
     return m;

@@ -112,8 +112,6 @@ interface Saved {
   readonly keys: (string | symbol)[];
   /** OBJECT: values per key (Special for non-writable/accessor); ARRAY: elements; MAP: k,v,k,v; SET: values; BYTES: a copy. */
   readonly vals: any;
-  /** OBJECT: the key of the shape group that restores it (fast path); null for the other kinds. */
-  readonly group: string | null;
   /** Restore round in which this object must take the slow path (it was reshaped). */
   slowRound: number;
   /** A write-logged object: its own one-object group, run when it was written. */
@@ -254,7 +252,7 @@ export class WorldSnapshot {
       const proto = Object.getPrototypeOf(o) as object | null;
       if (ArrayBuffer.isView(o)) {
         if (o instanceof DataView) throw new Error('world snapshot: DataView is not supported');
-        saved.push({ obj: o, kind: Kind.BYTES, proto, keys: [], vals: (o as unknown as Uint8Array).slice(), group: null, slowRound: 0 });
+        saved.push({ obj: o, kind: Kind.BYTES, proto, keys: [], vals: (o as unknown as Uint8Array).slice(), slowRound: 0 });
         continue;
       }
       if (o instanceof ArrayBuffer) throw new Error('world snapshot: a bare ArrayBuffer is not supported');
@@ -277,7 +275,7 @@ export class WorldSnapshot {
         for (const v of vals) push(v);
         // Holes come back as undefined; named properties on arrays are not supported.
         if (Reflect.ownKeys(o).length > o.length + 1) throw new Error('world snapshot: arrays with extra properties are not supported');
-        saved.push({ obj: o, kind: Kind.ARRAY, proto, keys: [], vals, group: null, slowRound: 0 });
+        saved.push({ obj: o, kind: Kind.ARRAY, proto, keys: [], vals, slowRound: 0 });
         continue;
       }
       if (o instanceof Map || o instanceof Set) {
@@ -300,7 +298,7 @@ export class WorldSnapshot {
           p = proto === Map.prototype ? TrackedMap.prototype : TrackedSet.prototype;
           Object.setPrototypeOf(o, p);
         }
-        saved.push({ obj: o, kind: o instanceof Map ? Kind.MAP : Kind.SET, proto: p, keys: [], vals, group: null, slowRound: 0 });
+        saved.push({ obj: o, kind: o instanceof Map ? Kind.MAP : Kind.SET, proto: p, keys: [], vals, slowRound: 0 });
         continue;
       }
       // eslint-disable-next-line no-restricted-globals -- detecting them is the point
@@ -328,7 +326,7 @@ export class WorldSnapshot {
       // checks them. Class instances have fixed fields (additions go through noteReshape).
       const enumKeys = proto === Object.prototype || proto === null ? Object.keys(o) : null;
       const g = groupFor(keys, vals, enumKeys);
-      const rec: Saved = { obj: o, kind: Kind.OBJECT, proto, keys, vals, group: g.key, slowRound: 0 };
+      const rec: Saved = { obj: o, kind: Kind.OBJECT, proto, keys, vals, slowRound: 0 };
       saved.push(rec);
       if ((o as Record<symbol, unknown>)[SNAPSHOT_WRITE_LOGGED] === true) {
         rec.one = { fn: g.fn, objs: [o], vals: vals.slice(), recs: [rec] };
@@ -343,8 +341,8 @@ export class WorldSnapshot {
     reshaped.clear();
     dirtied.clear();
     const snap = new WorldSnapshot(
-      // Tracked Maps and Sets are restored when dirtied.
-      saved.filter((x) => x.group === null && !isTracked(x.proto)),
+      // Objects go by shape group (or when logged), tracked Maps and Sets when dirtied.
+      saved.filter((x) => x.kind !== Kind.OBJECT && !isTracked(x.proto)),
       [...groups.values()],
       new Map(saved.map((x) => [x.obj as object, x])),
       saved.length,
@@ -372,13 +370,7 @@ export class WorldSnapshot {
     reshaped.clear();
     tracking = this.id;
     const out = this.out;
-    for (const g of this.groups) {
-      g.fn(g.objs, g.vals, out);
-      if (out.length === 0) continue;
-      // Plain objects that gained or lost keys.
-      for (const i of out) restoreObject(g.objs[i], g.recs[i]!);
-      out.length = 0;
-    }
+    for (const g of this.groups) restoreGroup(g, out);
     const singles = this.singles;
     for (let i = 0; i < singles.length; i++) {
       const s = singles[i]!;
@@ -388,13 +380,8 @@ export class WorldSnapshot {
       for (const o of dirtied) {
         const s = this.index.get(o);
         if (s === undefined || s.slowRound === round) continue;
-        const one = s.one;
-        if (one === undefined) restoreOne(s, false);
-        else {
-          one.fn(one.objs, one.vals, out);
-          if (out.length > 0) restoreObject(o, s);
-          out.length = 0;
-        }
+        if (s.one === undefined) restoreOne(s, false);
+        else restoreGroup(s.one, out);
       }
     // Restoring went through the barriers too.
     dirtied.clear();
@@ -402,6 +389,14 @@ export class WorldSnapshot {
 
   /** Scratch list for the shape groups' misfits. */
   private readonly out: number[] = [];
+}
+
+/** Runs a shape group's restore; plain objects that gained or lost keys go the slow way. */
+function restoreGroup(g: Group, out: number[]): void {
+  g.fn(g.objs, g.vals, out);
+  if (out.length === 0) return;
+  for (const i of out) restoreObject(g.objs[i], g.recs[i]!);
+  out.length = 0;
 }
 
 /** Restores one record; slow: also its prototype and property layout. */

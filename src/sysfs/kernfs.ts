@@ -175,7 +175,6 @@ export class KDir extends KNode {
   private _kset: Kset | null = null;
   private _ktype: Ktype | null = null;
   private _priv: unknown = null;
-  private _uevent_suppress = false;
   private _mountpoint: string | undefined = undefined;
   /** For kobject directories: the kset the kobject belongs to (kobj->kset). */
   get kset(): Kset | null {
@@ -201,14 +200,8 @@ export class KDir extends KNode {
     noteWrite(this);
     this._priv = v;
   }
-  /** kobj->uevent_suppress */
-  get uevent_suppress(): boolean {
-    return this._uevent_suppress;
-  }
-  set uevent_suppress(v: boolean) {
-    noteWrite(this);
-    this._uevent_suppress = v;
-  }
+  /** kobj->uevent_suppress (nothing in the model suppresses uevents yet). */
+  readonly uevent_suppress: boolean = false;
   /** Only the root: the mount point its paths start with. */
   get mountpoint(): string | undefined {
     return this._mountpoint;

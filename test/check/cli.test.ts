@@ -32,6 +32,27 @@ test('apsim check --list-mutants: one per line, name first', async () => {
   for (const l of lines) assert.match(l, /^[a-z0-9][a-z0-9_.-]*  \S/);
 });
 
+test('apsim check --list-mutants/--list-scenarios --json: one JSON array, the same entries as the text lists', async () => {
+  const text = (await cli('--list-mutants')).out.trimEnd().split('\n').map((l) => l.split('  ')[0]);
+  const r = await cli('--list-mutants', '--json');
+  assert.equal(r.code, 0);
+  const ms = JSON.parse(r.out) as Array<{ name: string; description: string; component: string; scenarios: string[] }>;
+  assert.deepEqual(ms.map((m) => m.name), text);
+  const seed004 = ms.find((m) => m.name === 'seed004-hook-rwsem-under-matrix-lock')!;
+  assert.equal(seed004.component, 'vfio_ap');
+  assert.deepEqual(seed004.scenarios, ['vfio-ap:pqap-vs-close-vs-remove']);
+  const stext = (await cli('--list-scenarios')).out.trimEnd().split('\n');
+  const s = await cli('--list-scenarios', '--json');
+  assert.equal(s.code, 0);
+  const ss = JSON.parse(s.out) as Array<{ name: string; exhaustive: boolean; tags: string[]; profile: string | null; executions: number }>;
+  assert.deepEqual(ss.map((x) => x.name), stext.map((l) => l.split('  ')[0]));
+  // The text list flags the same scenarios as exhaustive.
+  assert.deepEqual(ss.map((x) => x.exhaustive), stext.map((l) => l.includes('  [exhaustive] ')));
+  const l5 = ss.find((x) => x.name === 'locks5')!;
+  assert.deepEqual(l5.tags, ['synthetic']);
+  assert.equal(l5.exhaustive, false);
+});
+
 test('apsim check --mutant finds it and exits 1; --replay reproduces the report byte for byte', async () => {
   await assertMutantReplays('seed003-assign-guests-first');
 });

@@ -208,11 +208,18 @@ async function run(args: string[], io: CliIo): Promise<number> {
     o = parse(args);
     if (o.listScenarios) {
       const { list } = await resolveScenarios(o);
-      for (const s of list) io.out(`${s.name}  ${s.exhaustive ? '[exhaustive] ' : ''}${s.description}\n`);
+      if (o.json)
+        io.out(
+          JSON.stringify(
+            list.map((s) => ({ name: s.name, description: s.description, profile: s.profile ?? null, tags: s.tags ?? [], exhaustive: s.exhaustive === true, executions: s.executions ?? 2000 })),
+          ) + '\n',
+        );
+      else for (const s of list) io.out(`${s.name}  ${s.exhaustive ? '[exhaustive] ' : ''}${s.description}\n`);
       return 0;
     }
     if (o.listMutants) {
-      for (const m of listMutants()) io.out(`${m.name}  ${m.description} (found by: ${m.scenarios.join(', ')})\n`);
+      if (o.json) io.out(JSON.stringify(listMutants().map((m) => ({ name: m.name, description: m.description, component: m.component, scenarios: m.scenarios }))) + '\n');
+      else for (const m of listMutants()) io.out(`${m.name}  ${m.description} (found by: ${m.scenarios.join(', ')})\n`);
       return 0;
     }
     if (o.replay) return await replay(o, io);

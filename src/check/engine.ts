@@ -3,6 +3,7 @@
 // executions is still reported), stops at the first violation, minimises it and
 // renders a report with a replay token.
 import { Lockdep, type Bug } from '../kernel/index.js';
+import { lockOrderCoverage, type LockOrderCoverage } from './lock_order.js';
 import type { AnyScenario, PieceOverrides } from './scenario.js';
 import { runExecution, primaryBug, SetupCache, type ExecResult } from './execution.js';
 import { makeExplorer, ReplayExplorer, DfsExplorer, type Explorer, type StrategyName } from './strategies/index.js';
@@ -49,6 +50,8 @@ export interface Coverage {
   lockChains: number;
   /** Executions by number of preemptions (index = preemptions, last bucket = more). */
   preemptions: number[];
+  /** The scenario's documented lock order: nestings seen and acquisitions against it. */
+  lockOrder: LockOrderCoverage | null;
 }
 
 export interface Failure {
@@ -93,7 +96,7 @@ export function runCampaign(o: CampaignOptions): CampaignResult {
   const pieces = { ...piecesFor(o.mutant), ...o.pieces };
   const explorer = makeExplorer(o.strategy, { seed: o.seed, depth: o.depth, preemptionBound: o.preemptionBound });
   const lockdep = new Lockdep(true);
-  const cov: Coverage = { executions: 0, redundant: 0, steps: 0, lockClasses: 0, lockEdges: 0, lockChains: 0, preemptions: [0, 0, 0, 0, 0] };
+  const cov: Coverage = { executions: 0, redundant: 0, steps: 0, lockClasses: 0, lockEdges: 0, lockChains: 0, preemptions: [0, 0, 0, 0, 0], lockOrder: null };
   if (explorer.calibrate) {
     // PCT learns k (steps per execution) from one non-preemptive run; lockdep off so
     // the campaign's own execution 1 is where reports appear.
@@ -129,6 +132,7 @@ export function runCampaign(o: CampaignOptions): CampaignResult {
   cov.lockClasses = st.classes;
   cov.lockEdges = st.dependencies;
   cov.lockChains = st.chains;
+  cov.lockOrder = lockOrderCoverage(lockdep);
   return { scenario: o.scenario.name, strategy: explorer.name, seed: o.seed, mutant: o.mutant ?? '', failure, complete, coverage: cov };
 }
 

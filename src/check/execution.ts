@@ -143,6 +143,8 @@ export function runExecution(o: ExecOptions): ExecResult {
     stopOnBug: !o.continueAfterBug,
     ...(o.scenario.maxSteps ? { maxSteps: o.scenario.maxSteps } : {}),
   };
+  // Before setup: boot acquisitions are held to the documented order too.
+  if (o.scenario.lockOrder) o.lockdep.declareOrder(o.scenario.lockOrder);
   const cache = o.setupCache;
   let w: World;
   if (cache?.snapshot) {

@@ -3,7 +3,7 @@
 // sequence of driver operations) and states the properties an execution must keep.
 // Scenarios are data: the engine knows nothing about the driver, and mutants reach
 // the driver only through the pieces each scenario hands to production constructors.
-import type { Kernel, KernelOptions, KGen } from '../kernel/index.js';
+import type { Kernel, KernelOptions, KGen, LockOrder } from '../kernel/index.js';
 import { Host, type HostOptions } from '../host/index.js';
 import { Kernel as KernelCtor } from '../kernel/index.js';
 
@@ -50,6 +50,11 @@ export interface Scenario<W extends World = World> {
   readonly tags?: readonly string[];
   /** Part of the proven set: `apsim check --exhaustive` runs DPOR to completion on it. */
   readonly exhaustive?: boolean;
+  /**
+   * The documented lock order the code under test follows: acquisitions against it are
+   * reported, and a whole-library run must exercise each documented nesting.
+   */
+  readonly lockOrder?: LockOrder;
   /** Sequential setup: boot and prepare state. Runs before the explored phase. */
   setup(env: ScenarioEnv): W;
   /** The concurrent tasks of the explored phase. */

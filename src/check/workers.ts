@@ -6,6 +6,7 @@
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import type { CampaignResult, Coverage } from './engine.js';
+import { mergeLockOrder } from './lock_order.js';
 import type { StrategyName } from './strategies/index.js';
 
 export interface WorkerJob {
@@ -52,7 +53,7 @@ export function splitRange(from: number, executions: number, parts: number): Arr
 
 /** Merges per-range results: coverage adds up; the lowest-index failure wins. */
 export function mergeResults(rs: readonly WorkerResult[]): WorkerResult {
-  const cov: Coverage = { executions: 0, redundant: 0, steps: 0, lockClasses: 0, lockEdges: 0, lockChains: 0, preemptions: [0, 0, 0, 0, 0] };
+  const cov: Coverage = { executions: 0, redundant: 0, steps: 0, lockClasses: 0, lockEdges: 0, lockChains: 0, preemptions: [0, 0, 0, 0, 0], lockOrder: mergeLockOrder(rs.map((r) => r.coverage.lockOrder)) };
   let failure: WorkerResult['failure'] = null;
   for (const r of rs) {
     cov.executions += r.coverage.executions;

@@ -53,6 +53,8 @@ export class LockClass {
    * dependencies either way (the driver core does this for &dev->mutex).
    */
   novalidate = false;
+  /** Position in the declared lock order (Lockdep.declareOrder), -1 when not in it. */
+  rank = -1;
   constructor(
     readonly id: number,
     readonly name: string,
@@ -119,6 +121,29 @@ export interface LockdepReport {
   readonly task: string;
 }
 
+/**
+ * A documented lock order (e.g. Documentation/arch/s390/vfio-ap-locking.rst): classes
+ * named in `order` must be acquired in that order, and each of `nestings` (an outer
+ * class held while the inner one is acquired) is a documented path that a campaign is
+ * expected to exercise. Lockdep records acquisitions against it: the LockDoc lesson
+ * (checker-anchors §3) is that documented rules are checked, not trusted.
+ */
+export interface LockOrder {
+  readonly name: string;
+  /** Where the rules come from (printed with violations). */
+  readonly source: string;
+  readonly order: readonly string[];
+  readonly nestings: ReadonlyArray<readonly [string, string]>;
+}
+
+/** An acquisition against the declared order: `inner` taken while `outer` was held. */
+export interface OrderViolation {
+  readonly outer: string;
+  readonly inner: string;
+  /** The first acquisition that did it. */
+  readonly site: Site;
+}
+
 export interface LockdepStats {
   classes: number;
   dependencies: number;
@@ -148,9 +173,51 @@ export class Lockdep {
   private validations = 0;
   /** Called for every new (deduplicated) report; the Kernel prints and records it. */
   onReport: ((r: LockdepReport) => void) | null = null;
+  private order: LockOrder | null = null;
+  private readonly violations: OrderViolation[] = [];
 
   constructor(enabled = true) {
     this.enabled = enabled;
+  }
+
+  /**
+   * Declares the documented lock order. From then on every newly seen chain is
+   * checked against it (on the first acquisition of each distinct held-lock stack, so
+   * a campaign pays nothing per step); see orderViolations() and orderCoverage().
+   * Declaring the same rules again is a no-op; other rules are refused.
+   */
+  declareOrder(rules: LockOrder): void {
+    if (this.order === rules) return;
+    if (this.order !== null) throw new Error(`lockdep: lock order "${this.order.name}" is already declared (not "${rules.name}")`);
+    const seen = new Set<string>();
+    for (const n of rules.order) {
+      if (seen.has(n)) throw new Error(`lock order "${rules.name}": ${n} is listed twice`);
+      seen.add(n);
+    }
+    for (const [a, b] of rules.nestings)
+      if (!seen.has(a) || !seen.has(b) || rules.order.indexOf(a) >= rules.order.indexOf(b))
+        throw new Error(`lock order "${rules.name}": nesting ${a} -> ${b} does not follow the order`);
+    this.order = rules;
+    for (const c of this.classes) c.rank = rules.order.indexOf(c.name);
+  }
+
+  get declaredOrder(): LockOrder | null {
+    return this.order;
+  }
+
+  /** Acquisitions seen against the declared order, first site each, in the order found. */
+  orderViolations(): readonly OrderViolation[] {
+    return this.violations;
+  }
+
+  /** Each documented nesting and whether the graph has that edge (any read/write type). */
+  orderCoverage(): Array<{ outer: string; inner: string; observed: boolean }> {
+    if (this.order === null) return [];
+    return this.order.nestings.map(([outer, inner]) => {
+      const a = this.byName.get(outer);
+      const b = this.byName.get(inner);
+      return { outer, inner, observed: a !== undefined && b !== undefined && (a.out.get(b.id)?.types ?? 0) !== 0 };
+    });
   }
 
   /** The class for a name (one class per name, as lockdep keys are per static site). */
@@ -158,6 +225,7 @@ export class Lockdep {
     let c = this.byName.get(name);
     if (c === undefined) {
       c = new LockClass(this.classes.length, name, kind);
+      if (this.order !== null) c.rank = this.order.order.indexOf(name);
       this.classes.push(c);
       this.byName.set(name, c);
     }
@@ -220,6 +288,7 @@ export class Lockdep {
         return node;
       }
     }
+    if (cls.rank >= 0) this.checkOrder(t, cls, call);
     // Dependencies from the relevant held locks: every trylock-acquired lock on top
     // of the stack and the first non-trylock one below them (lockdep's
     // check_prevs_add); transitivity covers the rest.
@@ -245,6 +314,19 @@ export class Lockdep {
       if (!h.trylock) break;
     }
     return node;
+  }
+
+  /** Records every held lock that the declared order puts after cls (once per pair). */
+  private checkOrder(t: Task, cls: LockClass, call: string): void {
+    const held = t.held;
+    for (let i = 0; i < held.length; i++) {
+      const h = held[i]!.cls;
+      if (h.rank <= cls.rank || h.novalidate) continue;
+      const key = `order:${h.id}:${cls.id}`;
+      if (this.seen.has(key)) continue;
+      this.seen.add(key);
+      this.violations.push({ outer: h.name, inner: cls.name, site: { comm: t.comm, pid: t.pid, call, ops: t.ops.slice() } });
+    }
   }
 
   /**

@@ -11,3 +11,4 @@ export * from './vfio.js';
 export * from './attrs.js';
 export * from './drv.js';
 export * from './invariants.js';
+export * from './lock_order.js';

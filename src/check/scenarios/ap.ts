@@ -9,6 +9,7 @@ import { AP_DEVICE_ID_MATCH_QUEUE_TYPE, type ApDevice, type ApDriver } from '../
 import { apqn, maskIds, testBit, type ApMask, type Apqn } from '../../hw/index.js';
 import { driver_register } from '../../base/driver.js';
 import type { Scenario, ScenarioEnv, TaskList, World } from '../scenario.js';
+import { VFIO_AP_LOCK_ORDER } from '../../vfio_ap/lock_order.js';
 
 export interface ApStubPieces {
   /** 'perms-first' (vfio_ap today), 'guests-first' (seed 003 original), 'unlocked-check'. */
@@ -164,6 +165,8 @@ function opScenario(name: string, description: string, ops: readonly ApOp[], ext
     description,
     profile: 'minimal',
     tags: ['ap'],
+    // The stand-in driver uses vfio_ap's lock classes: the same documented order.
+    lockOrder: VFIO_AP_LOCK_ORDER,
     setup: bootWithStub,
     tasks: (w): TaskList => ops.map((o, i) => [names[i]!, o.run(w)] as const),
     check: (w, results) => checkResults(w, results, ops, names),

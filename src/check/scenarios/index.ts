@@ -4,7 +4,7 @@ import { locks5 } from './locks5.js';
 import { apScenarios } from './ap.js';
 import { vfioApScenarios } from './vfio_ap.js';
 
-export { locks5, defaultLocks5Pieces, type Locks5Pieces } from './locks5.js';
+export { locks5, defaultLocks5Pieces, LOCKS5_ORDER, type Locks5Pieces } from './locks5.js';
 export { vfioApScenarios, vaOps, vaScenario, bootVfioAp, BareVfioUser, type VaWorld, type VaOp, type VfioApSetup, type UserB } from './vfio_ap.js';
 export { apScenarios, apOps, ApStub, defaultApStubPieces, type ApStubPieces, type ApOp } from './ap.js';
 

@@ -4,7 +4,7 @@
 // with one task-local step inside every critical section. The pieces are the two
 // seed-003 choices: the order in which assign takes its locks and whether the
 // in_use callback blocks on guests_lock or trylocks it (-EBUSY).
-import type { Kernel, KGen, Mutex } from '../../kernel/index.js';
+import type { Kernel, KGen, LockOrder, Mutex } from '../../kernel/index.js';
 import type { Scenario, World } from '../scenario.js';
 
 export interface Locks5Pieces {
@@ -95,11 +95,25 @@ function* flatTask(w: L5, seq: readonly (readonly Mutex[])[], inUse: boolean): K
     }
 }
 
+/** The order the five paths document (the 2022 lock names: ap_perms_mutex). */
+export const LOCKS5_ORDER: LockOrder = Object.freeze({
+  name: 'locks5',
+  source: 'vfio-ap-locking.rst as of seed 003',
+  order: Object.freeze(['ap_perms_mutex', '&matrix_dev->guests_lock', '&kvm->lock', '&matrix_dev->mdevs_lock']),
+  nestings: Object.freeze([
+    Object.freeze(['ap_perms_mutex', '&matrix_dev->guests_lock'] as const),
+    Object.freeze(['&matrix_dev->guests_lock', '&kvm->lock'] as const),
+    Object.freeze(['&kvm->lock', '&matrix_dev->mdevs_lock'] as const),
+    Object.freeze(['&matrix_dev->guests_lock', '&matrix_dev->mdevs_lock'] as const),
+  ]),
+});
+
 export function locks5(iterations = 3, name = 'locks5', flat = false): Scenario<L5> {
   return {
     name,
     description: `synthetic: 5 vfio_ap paths x ${iterations} iterations over ap_perms_mutex -> guests_lock -> kvm->lock -> mdevs_lock (checker-anchors §3 Promela shape)`,
     tags: ['synthetic'],
+    lockOrder: LOCKS5_ORDER,
     executions: 3000,
     setup(env) {
       const k = env.kernelOnly();

@@ -26,6 +26,7 @@ import { guest_aqic, kvm_create_vm, kvm_s390_crycb_masks, kvm_vm_release, type K
 import { Qemu } from '../../qemu/index.js';
 import { AP_RESPONSE, apqn, formatApqn, maskAnd, maskIds, testBit } from '../../hw/index.js';
 import { vfio_ap_check_invariants, type MatrixDev } from '../../vfio_ap/index.js';
+import { VFIO_AP_LOCK_ORDER } from '../../vfio_ap/lock_order.js';
 import type { Scenario, ScenarioEnv, TaskList, TaskResult, World } from '../scenario.js';
 
 export const VA_MATRIX = '/sys/devices/vfio_ap/matrix';
@@ -402,6 +403,7 @@ export function vaScenario(name: string, description: string, opNames: readonly 
     description,
     profile: 'minimal',
     tags: ['vfio_ap'],
+    lockOrder: VFIO_AP_LOCK_ORDER,
     executions: 60,
     leakCheck: false,
     setup: (env) => bootVfioAp(env, setupOpts, detaches),

@@ -22,6 +22,7 @@ import {
   type StrategyName,
 } from '../../check/index.js';
 import { runInWorker, splitRange, mergeResults, type WorkerResult } from '../../check/workers.js';
+import { lockOrderFindings, lockOrderSummary } from '../../check/lock_order.js';
 
 const USAGE = `usage: apsim check [--scenario NAME|FILE] [--strategy ${STRATEGIES.join('|')}] [--seed N]
                    [--executions N | --time SEC] [--mutant NAME] [--list-mutants] [--list-scenarios]
@@ -144,7 +145,9 @@ function progress(io: CliIo, label: string, total: number): { tick(done: number)
 
 function coverageLine(r: CampaignResult | WorkerResult): string {
   const c = r.coverage;
-  return `${r.scenario}: ${c.executions} executions${c.redundant ? ` (${c.redundant} redundant)` : ''}, ${c.steps} steps, ${c.lockClasses} lock classes, ${c.lockEdges} lockdep edges, ${c.lockChains} chains; preemptions 0/1/2/3/4+: ${c.preemptions.join('/')}${r.complete ? '; complete (proven)' : ''}`;
+  const lo = c.lockOrder;
+  const order = lo ? `; documented nestings ${lo.nestings.filter((n) => n.observed).length}/${lo.nestings.length}${lo.violations.length ? `, ${lo.violations.length} against the order` : ''}` : '';
+  return `${r.scenario}: ${c.executions} executions${c.redundant ? ` (${c.redundant} redundant)` : ''}, ${c.steps} steps, ${c.lockClasses} lock classes, ${c.lockEdges} lockdep edges, ${c.lockChains} chains; preemptions 0/1/2/3/4+: ${c.preemptions.join('/')}${order}${r.complete ? '; complete (proven)' : ''}`;
 }
 
 async function runOne(o: Opts, io: CliIo, s: AnyScenario, module: string | undefined, mutant: string | undefined, strategy: StrategyName, budget: number): Promise<WorkerResult> {
@@ -239,11 +242,19 @@ async function run(args: string[], io: CliIo): Promise<number> {
     const strategy: StrategyName = o.exhaustive ? 'dpor' : (o.strategy ?? 'portfolio');
     const results: WorkerResult[] = [];
     let failed: WorkerResult | null = null;
+    // Acquisitions against a documented order, printed under the first scenario that did each.
+    const shown = new Set<string>();
     for (const s of scenarios) {
       const budget = o.exhaustive ? 1_000_000 : (o.executions ?? (o.time ? 1_000_000_000 : (s.executions ?? 2000)));
       const r = await runOne(o, io, s, module, mutant, strategy, budget);
       results.push(r);
       if (!o.json) io.out(coverageLine(r) + '\n');
+      const lo = r.coverage.lockOrder;
+      if (!o.json && lo) {
+        const fresh = lo.violations.filter((v) => !shown.has(`${lo.rules}\0${v.outer}\0${v.inner}`));
+        for (const v of fresh) shown.add(`${lo.rules}\0${v.outer}\0${v.inner}`);
+        for (const line of lockOrderFindings([{ ...lo, violations: fresh }], false)) io.out(line + '\n');
+      }
       if (r.failure) {
         failed = r;
         if (!o.json) io.out('\n' + r.failure.report);
@@ -254,10 +265,16 @@ async function run(args: string[], io: CliIo): Promise<number> {
       }
     }
     const incomplete = o.exhaustive && results.some((r) => !r.complete);
+    const orders = lockOrderSummary(results);
+    // Nestings are owed by the default library run (every scenario, no mutant, not cut short).
+    const wholeLibrary = !o.scenario && !mutant && !o.exhaustive && !o.shard && !o.time && o.executions === undefined && !failed;
+    const orderFindings = lockOrderFindings(orders, wholeLibrary);
+    // (Violations were printed with their scenarios; what is left are nestings never done.)
+    if (!o.json) for (const f of lockOrderFindings(orders.map((c) => ({ ...c, violations: [] })), wholeLibrary)) io.out(f + '\n');
     if (o.json)
       io.out(
         JSON.stringify({
-          ok: !failed && !incomplete,
+          ok: !failed && !incomplete && orderFindings.length === 0,
           strategy,
           seed: o.seed,
           mutant: mutant ?? null,
@@ -267,11 +284,13 @@ async function run(args: string[], io: CliIo): Promise<number> {
             coverage: r.coverage,
             failure: r.failure ? { execution: r.failure.execution, kind: r.failure.bug.kind, title: r.failure.bug.title, preemptions: r.failure.preemptions, token: r.failure.token, report: r.failure.report } : null,
           })),
+          lockOrder: orders.map((c) => ({ rules: c.rules, source: c.source, order: c.order, nestings: c.nestings, violations: c.violations })),
+          lockOrderFindings: orderFindings,
         }) + '\n',
       );
-    else if (mutant && !failed) io.out(`mutant ${mutant} survived: no scenario found it\n`);
-    else if (!failed) io.out(`clean: ${results.length} scenario(s), ${results.reduce((a, r) => a + r.coverage.executions, 0)} executions\n`);
-    return failed || incomplete ? 1 : 0;
+    else if (mutant && !failed && orderFindings.length === 0) io.out(`mutant ${mutant} survived: no scenario found it\n`);
+    else if (!failed && orderFindings.length === 0) io.out(`clean: ${results.length} scenario(s), ${results.reduce((a, r) => a + r.coverage.executions, 0)} executions\n`);
+    return failed || incomplete || orderFindings.length > 0 ? 1 : 0;
   } catch (e) {
     if (e instanceof Usage) {
       io.err(`apsim check: ${e.message}\n${USAGE}`);

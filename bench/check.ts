@@ -12,7 +12,8 @@
 import { availableParallelism } from 'node:os';
 import { getScenario, listMutants, listScenarios, locks5, registerBuiltins, runCampaign, type AnyScenario } from '../src/check/index.js';
 import { mergeResults, runInWorker, splitRange } from '../src/check/workers.js';
-import { WorldSnapshot } from '../src/kernel/index.js';
+import { WorldSnapshot, type KGen, type Mutex } from '../src/kernel/index.js';
+import type { Scenario, World } from '../src/check/index.js';
 
 registerBuiltins();
 const seconds = Number(process.argv[2] ?? 2);
@@ -100,6 +101,52 @@ function breakdown(s: AnyScenario): { restore: number; end_of_run_checks: number
   }
 }
 const realBreakdown = breakdown(getScenario('vfio-ap:ioctls-vs-cdoms')!);
+
+/**
+ * checker-anchors T10 (scale): 8 tasks over 50 mutexes, 20 critical sections each, a
+ * section two of the mutexes taken in index order (so no deadlock) around a local
+ * step; one default-strategy campaign of at least 10^6 steps, timed whole (setup and
+ * PCT's calibration run included).
+ */
+function scale8x50(): Scenario<World & { readonly locks: Mutex[] }> {
+  return {
+    name: 'scale-8x50',
+    description: 'synthetic: 8 tasks x 20 sections over 50 mutexes (T10)',
+    leakCheck: false,
+    setup(env) {
+      const k = env.kernelOnly();
+      return { k, locks: Array.from({ length: 50 }, (_, i) => k.mutex_init(`obj${i}`)) };
+    },
+    tasks: (w) =>
+      Array.from({ length: 8 }, (_, t) => [
+        `t${t}`,
+        (function* (): KGen<void> {
+          const k = w.k;
+          for (let i = 0; i < 20; i++) {
+            const a = (t * 7 + i * 13) % 50;
+            const b = (a + 1 + ((t * 11 + i * 17) % 49)) % 50; // never a
+            const [lo, hi] = a < b ? [a, b] : [b, a];
+            yield k.mutex_lock(w.locks[lo]!);
+            yield k.mutex_lock(w.locks[hi]!);
+            yield k.atomic_read(k.atomic_init(0, 'local'));
+            yield k.mutex_unlock(w.locks[hi]!);
+            yield k.mutex_unlock(w.locks[lo]!);
+          }
+        })(),
+      ] as const),
+  };
+}
+const t10 = (() => {
+  const s = scale8x50();
+  const probe = runCampaign({ scenario: s, strategy: 'portfolio', seed: 99, executions: 50 });
+  const perExec = probe.coverage.steps / probe.coverage.executions;
+  const executions = Math.ceil(1e6 / perExec);
+  const t0 = process.hrtime.bigint();
+  const r = runCampaign({ scenario: s, strategy: 'portfolio', seed: 1, executions });
+  const sec = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (r.failure) throw new Error(r.failure.report);
+  return { executions, steps: r.coverage.steps, seconds: Math.round(sec * 100) / 100, steps_per_sec: Math.round(r.coverage.steps / sec), lock_classes: r.coverage.lockClasses, lockdep_edges: r.coverage.lockEdges, targets: { seconds_per_million_steps: 5 } };
+})();
 const realFresh = throughput(getScenario('vfio-ap:ioctls-vs-cdoms')!, false);
 
 // The same campaign split across worker threads (--workers N, one per CPU), wall
@@ -147,6 +194,7 @@ const result = {
     us_per_execution: realBreakdown,
     targets: { executions_per_sec: 10_000 },
   },
+  scale_8x50_t10: { scenario: '8 tasks x 20 sections over 50 mutexes, one portfolio campaign of >= 10^6 steps (checker-anchors T10)', ...t10 },
   real_vfio_ap5_workers: { scenario: `the same campaign with --workers ${workers} (one per CPU), wall clock including worker start-up`, ...realWorkers },
   real_vfio_ap5_fresh_setup: { scenario: 'the same with --fresh-setup: host boot + QEMU start per execution', ...realFresh, snapshot_speedup: Math.round((real.executions_per_sec / realFresh.executions_per_sec) * 100) / 100 },
   mutants,

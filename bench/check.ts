@@ -7,7 +7,8 @@
 //     --fresh-setup (a boot per execution); (c) for every
 //     mutant, executions and milliseconds to detection with the default strategy;
 //     (d) the execution in which lockdep reports the seed-003 inversion; (e) DPOR proofs
-//     of the exhaustive scenarios. One JSON object on the last line.
+//     of the exhaustive scenarios; (f) checker-anchors T10: 10^6 steps of 8 tasks over
+//     50 mutexes in one campaign. One JSON object on the last line.
 //     Arguments: seconds measured per throughput figure (2), seconds of warm-up (2).
 import { availableParallelism } from 'node:os';
 import { getScenario, listMutants, listScenarios, locks5, registerBuiltins, runCampaign, type AnyScenario } from '../src/check/index.js';

@@ -108,12 +108,15 @@ export function runCampaign(o: CampaignOptions): CampaignResult {
   const setupCache = o.snapshot === false ? undefined : new SetupCache();
   let failure: Failure | null = null;
   let complete = false;
+  const orderFound: number[] = [];
   for (let i = from; i < from + o.executions; i++) {
     if (!explorer.begin(i)) {
       complete = true;
       break;
     }
     const r = runExecution({ scenario: o.scenario, pieces, profile, explorer, lockdep, setupCache });
+    // Which execution first went against the documented lock order (rare: a length check).
+    while (orderFound.length < lockdep.orderViolations().length) orderFound.push(i);
     cov.executions++;
     cov.steps += r.steps;
     if (r.status === 'redundant') cov.redundant++;
@@ -132,7 +135,7 @@ export function runCampaign(o: CampaignOptions): CampaignResult {
   cov.lockClasses = st.classes;
   cov.lockEdges = st.dependencies;
   cov.lockChains = st.chains;
-  cov.lockOrder = lockOrderCoverage(lockdep);
+  cov.lockOrder = lockOrderCoverage(lockdep, orderFound);
   return { scenario: o.scenario.name, strategy: explorer.name, seed: o.seed, mutant: o.mutant ?? '', failure, complete, coverage: cov };
 }
 

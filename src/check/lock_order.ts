@@ -9,14 +9,22 @@ export interface LockOrderCoverage {
   readonly order: readonly string[];
   /** Each documented nesting (outer held while inner is acquired): did the campaign do it? */
   readonly nestings: Array<{ readonly outer: string; readonly inner: string; observed: boolean }>;
-  readonly violations: OrderViolation[];
+  readonly violations: CampaignOrderViolation[];
 }
 
-/** The lock-order part of a campaign's coverage, from its lockdep graph. */
-export function lockOrderCoverage(ld: Lockdep): LockOrderCoverage | null {
+/** A violation with the campaign execution (0-based index) whose run first did it. */
+export interface CampaignOrderViolation extends OrderViolation {
+  readonly execution: number;
+}
+
+/**
+ * The lock-order part of a campaign's coverage, from its lockdep graph; `executions`
+ * gives, for each of lockdep's violations in order, the execution that recorded it.
+ */
+export function lockOrderCoverage(ld: Lockdep, executions: readonly number[]): LockOrderCoverage | null {
   const o = ld.declaredOrder;
   if (o === null) return null;
-  return { rules: o.name, source: o.source, order: o.order, nestings: ld.orderCoverage(), violations: [...ld.orderViolations()] };
+  return { rules: o.name, source: o.source, order: o.order, nestings: ld.orderCoverage(), violations: ld.orderViolations().map((v, i) => ({ ...v, execution: executions[i] ?? -1 })) };
 }
 
 /**
@@ -62,7 +70,7 @@ export function lockOrderFindings(summary: readonly LockOrderCoverage[], wholeLi
     const lines: string[] = [];
     for (const v of c.violations) {
       const where = v.site.ops.length ? ` in ${v.site.ops.join(' > ')}` : '';
-      lines.push(`  against it: ${v.inner} acquired while holding ${v.outer} (first by ${v.site.comm}/${v.site.pid}${where}: ${v.site.call})`);
+      lines.push(`  against it: ${v.inner} acquired while holding ${v.outer} (first by ${v.site.comm}/${v.site.pid}${where}: ${v.site.call}; execution ${v.execution + 1})`);
     }
     if (wholeLibrary) for (const n of c.nestings) if (!n.observed) lines.push(`  never done: ${n.outer} held while acquiring ${n.inner}`);
     if (lines.length) out.push(`lock order ${c.rules}: ${c.order.join(' -> ')} (${c.source})`, ...lines);

@@ -49,7 +49,7 @@ test('mergeLockOrder and lockOrderFindings: a nesting counts once any campaign d
       { outer: 'A', inner: 'B', observed: observed[0]! },
       { outer: 'B', inner: 'C', observed: observed[1]! },
     ],
-    violations: violations.map((p) => ({ outer: p[0]!, inner: p[1]!, site: { comm: `t${p}`, pid: 7, call: 'mutex_lock', ops: p === 'CA' ? ['f', 'g'] : [] } })),
+    violations: violations.map((p, i) => ({ outer: p[0]!, inner: p[1]!, site: { comm: `t${p}`, pid: 7, call: 'mutex_lock', ops: p === 'CA' ? ['f', 'g'] : [] }, execution: i * 10 })),
   });
   const m = mergeLockOrder([null, c([true, false], ['CA']), c([false, false], ['CA', 'BA'])])!;
   assert.deepEqual(m.nestings.map((n) => n.observed), [true, false]);
@@ -58,8 +58,8 @@ test('mergeLockOrder and lockOrderFindings: a nesting counts once any campaign d
   assert.throws(() => mergeLockOrder([c([true, true], []), { ...c([true, true], []), rules: 's' }]), /"s" cannot be merged into "r"/);
   assert.deepEqual(lockOrderFindings([m], true), [
     'lock order r: A -> B -> C (doc)',
-    '  against it: A acquired while holding C (first by tCA/7 in f > g: mutex_lock)',
-    '  against it: A acquired while holding B (first by tBA/7: mutex_lock)',
+    '  against it: A acquired while holding C (first by tCA/7 in f > g: mutex_lock; execution 1)',
+    '  against it: A acquired while holding B (first by tBA/7: mutex_lock; execution 11)',
     '  never done: B held while acquiring C',
   ]);
   // Nestings are owed only by a whole-library run.
@@ -74,14 +74,14 @@ test('apsim check prints what went against the order under its scenario, before 
   assert.deepEqual(lines.slice(i - 1, i + 4), [
     'locks5: 1 executions, 46 steps, 4 lock classes, 5 lockdep edges, 7 chains; preemptions 0/1/2/3/4+: 1/0/0/0/0; documented nestings 3/4, 1 against the order',
     'lock order locks5: ap_perms_mutex -> &matrix_dev->guests_lock -> &kvm->lock -> &matrix_dev->mdevs_lock (vfio-ap-locking.rst as of seed 003)',
-    '  against it: ap_perms_mutex acquired while holding &matrix_dev->guests_lock (first by assign/100 in assign_adapter_store: mutex_lock)',
+    '  against it: ap_perms_mutex acquired while holding &matrix_dev->guests_lock (first by assign/100 in assign_adapter_store: mutex_lock; execution 1)',
     '',
     'apsim check: lockdep in scenario locks5 (mutant seed003-assign-guests-first)',
   ]);
   const j = JSON.parse((await cli('--mutant', 'seed003-assign-guests-first', '--json')).out);
   assert.equal(j.ok, false);
   assert.deepEqual(j.lockOrder[0].violations, [
-    { outer: '&matrix_dev->guests_lock', inner: 'ap_perms_mutex', site: { comm: 'assign', pid: 100, call: 'mutex_lock', ops: ['assign_adapter_store'] } },
+    { outer: '&matrix_dev->guests_lock', inner: 'ap_perms_mutex', site: { comm: 'assign', pid: 100, call: 'mutex_lock', ops: ['assign_adapter_store'] }, execution: 0 },
   ]);
   assert.equal(j.lockOrderFindings.length, 2);
   const clean = JSON.parse((await cli('--scenario', 'vfio-ap:assign-vs-apmask', '--executions', '5', '--json')).out);

@@ -5,7 +5,7 @@
 // the driver only through the pieces each scenario hands to production constructors.
 import type { Kernel, KernelOptions, KGen, LockOrder } from '../kernel/index.js';
 import { Host, type HostOptions } from '../host/index.js';
-import { Kernel as KernelCtor } from '../kernel/index.js';
+import { Kernel as KernelCtor, lockOrderProblem } from '../kernel/index.js';
 
 /** Per-component overrides of replaceable production pieces (see mutants.ts). */
 export type PieceOverrides = Readonly<Record<string, Readonly<Record<string, unknown>>>>;
@@ -109,6 +109,10 @@ export function validateScenario(s: unknown, where: string): asserts s is AnySce
   if (typeof x.name !== 'string' || !/^[A-Za-z0-9_.:+#-]+$/.test(x.name)) throw new Error(`${where}: scenario name must be a non-empty word ([A-Za-z0-9_.:+#-])`);
   if (typeof x.description !== 'string') throw new Error(`${where}: scenario "${x.name}" needs a description`);
   if (typeof x.setup !== 'function' || typeof x.tasks !== 'function') throw new Error(`${where}: scenario "${x.name}" needs setup() and tasks()`);
+  if (x.lockOrder !== undefined) {
+    const bad = lockOrderProblem(x.lockOrder);
+    if (bad !== null) throw new Error(`${where}: scenario "${x.name}": ${bad}`);
+  }
 }
 
 /**
@@ -116,7 +120,13 @@ export function validateScenario(s: unknown, where: string): asserts s is AnySce
  * that looks like a scenario (an object with name, setup and tasks), or arrays of them.
  */
 export async function loadScenarioModule(url: string): Promise<AnyScenario[]> {
-  const mod = (await import(url)) as Record<string, unknown>;
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(url)) as Record<string, unknown>;
+  } catch (e) {
+    // A missing file or a syntax error: say which file.
+    throw new Error(`${url}: cannot load: ${e instanceof Error ? e.message : String(e)}`);
+  }
   const out: AnyScenario[] = [];
   const seen = new Set<unknown>();
   const take = (v: unknown, where: string) => {

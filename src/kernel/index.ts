@@ -6,7 +6,7 @@ export { Task, TaskError, TaskState, type HeldLock, type LockInstance } from './
 export { Mutex, RwSemaphore, LockMap } from './locks.js';
 export { Completion, WaitQueue, Atomic, Kref, type Release } from './sync.js';
 export { Work, WorkQueue, DelayedWork, type WorkFn } from './workqueue.js';
-export { Lockdep, LockClass, type LockdepReport, type LockdepStats, type LockOrder, type OrderViolation, EN, ER, SN, SR } from './lockdep.js';
+export { Lockdep, LockClass, lockOrderProblem, type LockdepReport, type LockdepStats, type LockOrder, type OrderViolation, EN, ER, SN, SR } from './lockdep.js';
 export { Lifetime, KernelOops, type ObjMeta, type AllocSite } from './lifetime.js';
 export * from './printk.js';
 export { FirstComeStrategy, RandomStrategy, ReplayStrategy, RoundRobinStrategy, ReplayDivergence, type Strategy, type PickContext } from './strategy.js';

@@ -136,6 +136,28 @@ export interface LockOrder {
   readonly nestings: ReadonlyArray<readonly [string, string]>;
 }
 
+/** What is wrong with a LockOrder (it may come from a user's scenario file), or null. */
+export function lockOrderProblem(x: unknown): string | null {
+  const r = x as Partial<LockOrder> | null;
+  if (!r || typeof r !== 'object') return 'a lock order must be an object { name, source, order, nestings }';
+  if (typeof r.name !== 'string' || r.name === '') return 'a lock order needs a name';
+  const where = `lock order "${r.name}"`;
+  if (typeof r.source !== 'string') return `${where}: source must be a string`;
+  if (!Array.isArray(r.order) || r.order.length < 2 || !r.order.every((n) => typeof n === 'string' && n !== '')) return `${where}: order must list at least two lock class names`;
+  const seen = new Set<string>();
+  for (const n of r.order) {
+    if (seen.has(n)) return `${where}: ${n} is listed twice`;
+    seen.add(n);
+  }
+  if (!Array.isArray(r.nestings)) return `${where}: nestings must be an array of [outer, inner] pairs`;
+  for (const p of r.nestings) {
+    if (!Array.isArray(p) || p.length !== 2 || typeof p[0] !== 'string' || typeof p[1] !== 'string') return `${where}: nestings must be an array of [outer, inner] pairs`;
+    const [a, b] = p as unknown as readonly [string, string];
+    if (!seen.has(a) || !seen.has(b) || r.order.indexOf(a) >= r.order.indexOf(b)) return `${where}: nesting ${a} -> ${b} does not follow the order`;
+  }
+  return null;
+}
+
 /** An acquisition against the declared order: `inner` taken while `outer` was held. */
 export interface OrderViolation {
   readonly outer: string;
@@ -189,14 +211,8 @@ export class Lockdep {
   declareOrder(rules: LockOrder): void {
     if (this.order === rules) return;
     if (this.order !== null) throw new Error(`lockdep: lock order "${this.order.name}" is already declared (not "${rules.name}")`);
-    const seen = new Set<string>();
-    for (const n of rules.order) {
-      if (seen.has(n)) throw new Error(`lock order "${rules.name}": ${n} is listed twice`);
-      seen.add(n);
-    }
-    for (const [a, b] of rules.nestings)
-      if (!seen.has(a) || !seen.has(b) || rules.order.indexOf(a) >= rules.order.indexOf(b))
-        throw new Error(`lock order "${rules.name}": nesting ${a} -> ${b} does not follow the order`);
+    const bad = lockOrderProblem(rules);
+    if (bad !== null) throw new Error(bad);
     this.order = rules;
     for (const c of this.classes) c.rank = rules.order.indexOf(c.name);
   }

@@ -31,6 +31,8 @@ const USAGE = `usage: apsim check [--scenario NAME|FILE] [--strategy ${STRATEGIE
 `;
 
 class Usage extends Error {}
+/** A scenario file that cannot be used (missing, not a module, malformed scenarios): exit 2, no usage text. */
+class BadScenarioFile extends Error {}
 
 interface Opts {
   scenario?: string;
@@ -115,7 +117,11 @@ async function resolveScenarios(o: Opts): Promise<{ list: AnyScenario[]; module?
   if (builtin) return { list: [builtin] };
   if (/[/\\]|\.m?js$/.test(o.scenario)) {
     const url = pathToFileURL(resolve(o.scenario)).href;
-    return { list: await loadScenarioModule(url), module: url };
+    try {
+      return { list: await loadScenarioModule(url), module: url };
+    } catch (e) {
+      throw new BadScenarioFile(e instanceof Error ? e.message : String(e));
+    }
   }
   throw new Usage(`unknown scenario '${o.scenario}' (apsim check --list-scenarios, or a path to a module)`);
 }
@@ -294,6 +300,10 @@ async function run(args: string[], io: CliIo): Promise<number> {
   } catch (e) {
     if (e instanceof Usage) {
       io.err(`apsim check: ${e.message}\n${USAGE}`);
+      return 2;
+    }
+    if (e instanceof BadScenarioFile) {
+      io.err(`apsim check: ${e.message}\n`);
       return 2;
     }
     throw e;

@@ -27,7 +27,13 @@ export function version(): string {
   return pkg.version;
 }
 
-export function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s), err: (s: string) => void = (s) => process.stderr.write(s)): number | Promise<number> {
+export function main(
+  argv: string[],
+  out: (s: string) => void = (s) => process.stdout.write(s),
+  err: (s: string) => void = (s) => process.stderr.write(s),
+  /** Is the output a terminal (progress bars)? Tests pass it; the binary asks stdout. */
+  isTTY: boolean = process.stdout.isTTY === true,
+): number | Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case undefined:
@@ -55,7 +61,7 @@ export function main(argv: string[], out: (s: string) => void = (s) => process.s
     err(`apsim: unknown command '${cmd}'\nRun 'apsim --help' for the list of commands.\n`);
     return 2;
   }
-  const io: CliIo = { out, err, isTTY: process.stdout.isTTY === true };
+  const io: CliIo = { out, err, isTTY };
   return c.run(rest, io);
 }
 

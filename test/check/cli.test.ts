@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertMutantReplays, checkCli as cli } from './helpers.js';
+import { assertMutantReplays, checkCli as cli, checkCliOn } from './helpers.js';
 
 test('apsim check: usage errors exit 2 with a message and the usage', async () => {
   for (const args of [
@@ -79,4 +79,18 @@ test('apsim check --fresh-setup boots every execution and reports exactly what t
   const n = await cli('--mutant', 'seed003-in-use-blocking-abba', '--json');
   assert.equal(m.code, 1);
   assert.equal(m.out, n.out);
+});
+
+test('on a terminal a progress bar (executions, executions/s, ETA) goes to stderr and is cleared; stdout is as without one', async () => {
+  const args = ['--scenario', 'locks5', '--executions', '300'];
+  const tty = await checkCliOn(true, ...args);
+  const plain = await checkCliOn(false, ...args);
+  assert.equal(tty.code, 0);
+  assert.equal(tty.out, plain.out);
+  assert.equal(plain.err, '');
+  const frames = tty.err.split('\r').filter((x) => x !== '');
+  assert.ok(frames.length >= 2, tty.err);
+  for (const f of frames.slice(0, -1)) assert.match(f, /^locks5 {22} \[[#.]{24}\] \d+\/300 \d+ exec\/s ETA \d+s $/);
+  // The last frame blanks the line before the results are printed.
+  assert.equal(frames[frames.length - 1], ' '.repeat(90));
 });

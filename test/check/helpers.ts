@@ -82,9 +82,14 @@ export function exhaust(s: Scenario<LockWorld>, ex: Explorer, max = 1_000_000): 
 
 /** `apsim check ARGS` in-process: exit code and the captured stdout/stderr. */
 export async function checkCli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  return checkCliOn(false, ...args);
+}
+
+/** The same, on a terminal or not (progress bar). */
+export async function checkCliOn(tty: boolean, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const code = await main(['check', ...args], (s) => (out += s), (s) => (err += s));
+  const code = await main(['check', ...args], (s) => (out += s), (s) => (err += s), tty);
   return { code, out, err };
 }
 

@@ -94,3 +94,25 @@ test('on a terminal a progress bar (executions, executions/s, ETA) goes to stder
   // The last frame blanks the line before the results are printed.
   assert.equal(frames[frames.length - 1], ' '.repeat(90));
 });
+
+test('every strategy runs from the command line; DFS and DPOR say when they proved a scenario', async () => {
+  const counts: Record<string, number> = {};
+  for (const strategy of ['random', 'pct', 'portfolio', 'dfs', 'dpor']) {
+    const r = await cli('--scenario', 'ap-pair:scan+assign', '--strategy', strategy, '--executions', '60', '--json');
+    assert.equal(r.code, 0, strategy);
+    const j = JSON.parse(r.out);
+    assert.equal(j.strategy, strategy);
+    assert.equal(j.scenarios[0].complete, strategy === 'dfs' || strategy === 'dpor', strategy);
+    counts[strategy] = j.scenarios[0].coverage.executions;
+  }
+  // Seeded strategies use the whole budget; the systematic ones stop when done (DPOR's
+  // count is the one src/check/README.md lists).
+  assert.deepEqual(counts, { random: 60, pct: 60, portfolio: 60, dfs: 44, dpor: 5 });
+});
+
+test('--time SEC: a wall-clock budget, looked at every 16 executions', async () => {
+  const j = JSON.parse((await cli('--scenario', 'locks5', '--time', '0.2', '--json')).out);
+  assert.equal(j.ok, true);
+  const n = j.scenarios[0].coverage.executions as number;
+  assert.ok(n >= 16 && n % 16 === 0, String(n));
+});

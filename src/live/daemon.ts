@@ -86,6 +86,11 @@ export class LiveHost {
     return path.join(this.opts.root, 'sys');
   }
 
+  /** Connected event streams (GET /events). */
+  get subscribers(): number {
+    return this.listeners.size;
+  }
+
   subscribe(fn: (e: LiveEvent) => void): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);

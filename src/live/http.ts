@@ -216,6 +216,7 @@ function status(lh: LiveHost) {
     state: { path: lh.store.path, journal_seq: lh.store.lastSeq, replayed: lh.replay.ops, replay_failed: lh.replay.failed.length, snapshots_verified: lh.replay.verified, snapshot_mismatches: lh.replay.mismatches.length },
     kernel: { tasks: k.liveTasks().length, steps: k.steps, bugs: k.bugs.length, dmesg_seq: k.log.nextSeq, uevent_seqnum: h.sysfs.uevents.seqnum },
     fuse: lh.session ? { ...lh.session.stats, open_files: lh.fuse?.openHandles ?? 0 } : null,
+    events: { subscribers: lh.subscribers },
   };
 }
 

@@ -134,8 +134,7 @@ test('HTTP: guest endpoints validate their input; OpenAPI lists them', opt, asyn
 
 test('SSE guest events: start, cfg_chg from an assignment, reset, device del/add, req when the host removes the mdev, stop', opt, async () => {
   const ev = sse('guest');
-  await waitFor('the stream', async () => (await d.http('GET', '/status')).json.kernel && true);
-  await new Promise((r) => setTimeout(r, 200));
+  await waitFor('the stream', async () => (await d.http('GET', '/status')).json.events.subscribers >= 1);
   assert.equal((await g('start', 'vm2', '--mdev', U2)).code, 0);
   const a = await run(`echo 6 > ${M(U1)}/assign_adapter`);
   assert.equal(a.code, 0, a.stderr);

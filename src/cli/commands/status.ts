@@ -13,6 +13,7 @@ interface Status {
   state: { path: string; journal_seq: number; replayed: number; replay_failed: number; snapshot_mismatches: number };
   kernel: { tasks: number; steps: number; bugs: number; dmesg_seq: number; uevent_seqnum: number };
   fuse: { requests: number; errors: number; inflight: number; open_files: number } | null;
+  events: { subscribers: number };
 }
 
 export const status: Command = {
@@ -37,7 +38,8 @@ export const status: Command = {
           `  state:     ${s.state.path}, journal at ${s.state.journal_seq}, ${s.state.replayed} replayed at start` +
           `${s.state.replay_failed || s.state.snapshot_mismatches ? `, DIVERGED (${s.state.replay_failed} failed, ${s.state.snapshot_mismatches} snapshot mismatches)` : ''}\n` +
           `  kernel:    ${s.kernel.tasks} tasks, ${s.kernel.steps} steps, ${s.kernel.bugs} bug reports, dmesg seq ${s.kernel.dmesg_seq}, uevent seqnum ${s.kernel.uevent_seqnum}\n` +
-          (s.fuse ? `  fuse:      ${s.fuse.requests} requests, ${s.fuse.errors} errors, ${s.fuse.inflight} in flight, ${s.fuse.open_files} open files\n` : ''),
+          (s.fuse ? `  fuse:      ${s.fuse.requests} requests, ${s.fuse.errors} errors, ${s.fuse.inflight} in flight, ${s.fuse.open_files} open files\n` : '') +
+          `  events:    ${s.events.subscribers} connected stream${s.events.subscribers === 1 ? '' : 's'} (apsim events, GET /events)\n`,
       );
       return 0;
     }),

@@ -105,3 +105,56 @@ test('after kill -9 the mount is cleaned up (watchdog) and down/up recover', opt
     await t.cleanup();
   }
 });
+
+test('up --detach (the README quick start): ready when it returns, log in ROOT/apsim.log; down stops it; a failed start shows this run\'s log lines', opt, async () => {
+  const t = tempRoot('detach');
+  try {
+    const up = await cli(['up', '--root', t.root, '--detach']);
+    assert.equal(up.code, 0, up.stderr);
+    const m = new RegExp(`^apsim: up \\(detached\\): sysfs at ${t.root}/sys, API http://127\\.0\\.0\\.1:(\\d+), pid (\\d+), log ${t.root}/apsim\\.log\\n$`).exec(up.stdout);
+    assert.ok(m, up.stdout);
+    assert.equal(up.stderr, '');
+    // Returned only once serving: the mount answers at once.
+    const r = await sh(`cat ${t.root}/sys/bus/ap/apmask`);
+    assert.deepEqual([r.code, r.stdout], [0, '0x' + 'f'.repeat(64) + '\n']);
+    const dn = await cli(['down', '--root', t.root]);
+    assert.equal(dn.code, 0, dn.stderr);
+    assert.equal(dn.stdout, `apsim: stopped (pid ${m[2]}); ${t.root}/sys unmounted\n`);
+    assert.ok(!isMounted(join(t.root, 'sys')));
+    // Two failed starts on the same root: each reports its own error, not the log's history.
+    for (const name of ['/nonexistent-1', '/nonexistent-2']) {
+      const bad = await cli(['up', '--root', t.root, '--detach', '--profile', name]);
+      assert.equal(bad.code, 1);
+      assert.equal(bad.stdout, '');
+      assert.equal(
+        bad.stderr,
+        `apsim up: the daemon exited with status 1:\napsim: profile '${name}' is neither a builtin (default, maximal, minimal) nor a readable file: ENOENT: no such file or directory, open '${name}'\n`,
+      );
+    }
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('up: bad options are usage errors before anything starts', opt, async () => {
+  const t = tempRoot('upargs');
+  try {
+    for (const [args, msg] of [
+      [['--listen', '0.0.0.0:80'], "apsim up: invalid --listen '0.0.0.0:80' (an IP address or a host name; the port is --port)"],
+      [['--listen', 'bad host'], "apsim up: invalid --listen 'bad host' (an IP address or a host name; the port is --port)"],
+      [['--port', '70000'], "apsim up: invalid --port '70000'"],
+      [['--sync', 'sometimes'], 'apsim up: --sync must be off, normal or full'],
+      [['--snapshot-every', '0'], 'apsim up: --snapshot-every must be a positive integer'],
+    ] as const) {
+      for (const detach of [[], ['--detach']]) {
+        const r = await cli(['up', '--root', t.root, ...args, ...detach]);
+        assert.equal(r.code, 2, args.join(' '));
+        assert.equal(r.stderr, `${msg}\nRun 'apsim --help' for usage.\n`);
+        assert.ok(!isMounted(join(t.root, 'sys')));
+        assert.ok(!existsSync(join(t.root, 'run.json')));
+      }
+    }
+  } finally {
+    await t.cleanup();
+  }
+});

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
+import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Command } from '../command.js';
 import { parseArgs, rootOf, runVerb, UsageError } from '../../live/client.js';
@@ -19,6 +20,9 @@ export const up: Command = {
       });
       const port = p.values.has('--port') ? Number(p.values.get('--port')) : 0;
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`apsim up: invalid --port '${p.values.get('--port')}'`);
+      const listen = p.values.get('--listen');
+      if (listen !== undefined && isIP(listen) === 0 && !/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(listen))
+        throw new UsageError(`apsim up: invalid --listen '${listen}' (an IP address or a host name; the port is --port)`);
       const sync = p.values.get('--sync') ?? 'off';
       if (sync !== 'off' && sync !== 'normal' && sync !== 'full') throw new UsageError(`apsim up: --sync must be off, normal or full`);
       const snap = p.values.has('--snapshot-every') ? Number(p.values.get('--snapshot-every')) : 1000;
@@ -58,6 +62,8 @@ export const up: Command = {
 async function detach(root: string, args: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
   fs.mkdirSync(root, { recursive: true });
   const log = path.join(root, 'apsim.log');
+  // The log is appended to across runs: a failure shows this run's lines only.
+  const from = fs.existsSync(log) ? fs.statSync(log).size : 0;
   const fd = fs.openSync(log, 'a');
   const main = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'main.js');
   const rest = args.filter((a) => a !== '--detach' && a !== '-d');
@@ -75,7 +81,7 @@ async function detach(root: string, args: string[], out: (s: string) => void, er
       return 0;
     }
     if (exited !== null) {
-      const tail = fs.readFileSync(log, 'utf8').trim().split('\n').slice(-5).join('\n');
+      const tail = fs.readFileSync(log).subarray(from).toString('utf8').trim().split('\n').slice(-5).join('\n');
       err(`apsim up: the daemon exited with status ${exited}:\n${tail}\n`);
       return 1;
     }

@@ -23,10 +23,11 @@ after(async () => {
   await tmp?.cleanup();
 });
 
-/** `apsim events ARGS` running in the background, its stdout collected. */
+/** `apsim events ARGS` (or another following command) running in the background, its stdout collected. */
 function follow(...args: string[]): { out: () => string; stop: () => Promise<void> } {
   let out = '';
-  const child: ChildProcess = spawn(process.execPath, [MAIN, 'events', '--root', tmp.root, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const argv = args[0] === 'dmesg' ? args : ['events', ...args];
+  const child: ChildProcess = spawn(process.execPath, [MAIN, ...argv, '--root', tmp.root], { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
   const exited = new Promise<void>((r) => child.on('exit', () => r()));
   return {
@@ -109,4 +110,23 @@ test('apsim events: a malformed --type is a usage error; without a daemon, a cle
   } finally {
     await none.cleanup();
   }
+});
+
+test('apsim dmesg -w: the ring buffer, then new messages as they come, none twice', opt, async () => {
+  const U2 = '22222222-3333-4444-5555-666666666666';
+  const f = follow('dmesg', '-w');
+  try {
+    await waitFor('the stream', async () => (await d.http('GET', '/status')).json.events.subscribers === 1);
+    await waitFor('the dump', () => f.out().includes(`vfio_ap_mdev ${U}: MDEV: created\n`));
+    const r = await sh(`echo ${U2} > ${d.mnt}/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create`);
+    assert.equal(r.code, 0, r.stderr);
+    await waitFor('the new message', () => f.out().includes(`vfio_ap_mdev ${U2}: MDEV: created\n`));
+  } finally {
+    await f.stop();
+  }
+  const lines = f.out().trimEnd().split('\n');
+  // The kernel's ring buffer as far as it went (dump + stream: nothing lost or repeated).
+  const all = (await cli(['dmesg', '--root', tmp.root])).stdout.trimEnd().split('\n');
+  assert.deepEqual(all.slice(0, lines.length), lines);
+  assert.equal(lines.filter((l) => l.endsWith(`${U2}: MDEV: created`)).length, 1);
 });

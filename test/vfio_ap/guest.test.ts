@@ -273,3 +273,62 @@ test('scenario 37 and 45: VFIO_DEVICE_RESET is 0 when every queue resets; -EIO w
   t.ok(`${m}/assign_domain`, '0xab');
   assert.equal(t.r(`${m}/guest_matrix`), '05.0004\n05.00ab\n');
 });
+
+test('spec 6.3-6.5 error paths of guest AQIC: no AIV, an unexpected RC on enable (the leak), busy retries and their limit, the irq-clear wait, no GISA', () => {
+  const { t, q } = guestSetup();
+  const kvm = q!.kvm!;
+  const k = t.h.k;
+  const faults = t.h.machine.faults;
+  const qobj = matrixMdev(t, U1).qtable.get(apqn(5, 4))!;
+  const from = k.dmesg().length;
+  const state = () => ({ saved: [qobj.saved_iova, qobj.saved_isc], pinned: [...kvm.memslots.pinned], iscs: [...kvm.arch.gisa_int.alert.ref_count] });
+  const t0 = k.now();
+  const ms = () => (k.now() - t0) / 1e6;
+  // 6.3.1: a vCPU without AIV: the handler declines and the exit goes to userspace.
+  kvm.vcpus[0]!.sie_block.eca_aiv = false;
+  let r = guestAqic(t, q!, apqn(5, 4), true, 3, 0x10000);
+  assert.equal(r.exit, -95);
+  assert.deepEqual(state(), { saved: [0, 255], pinned: [], iscs: [0, 0, 0, 0, 0, 0, 0, 0] });
+  kvm.vcpus[0]!.sie_block.eca_aiv = true;
+  // 6.4.6: any other RC: warning, disable (frees the old, nothing here) — the new pin and ISC stay (the leak the spec keeps).
+  faults.injectResponse(apqn(5, 4), 0x08, { instructions: ['aqic'] });
+  r = guestAqic(t, q!, apqn(5, 4), true, 3, 0x10000);
+  assert.deepEqual([r.status?.responseCode, r.cc], [0x08, 3]);
+  assert.deepEqual(state(), { saved: [0, 255], pinned: [[0x10, 1]], iscs: [0, 0, 0, 1, 0, 0, 0, 0] });
+  // 6.5: RC 05 twice, then 00: two 20 ms sleeps, the resources freed, RC 00 to the guest.
+  assert.equal(guestAqic(t, q!, apqn(5, 4), true, 2, 0x20000).status?.responseCode, AP_RESPONSE.NORMAL);
+  faults.injectResponse(apqn(5, 4), AP_RESPONSE.BUSY, { count: 2, instructions: ['aqic'] });
+  r = guestAqic(t, q!, apqn(5, 4), false, 0, 0);
+  assert.deepEqual([r.status?.responseCode, r.cc, ms()], [AP_RESPONSE.NORMAL, 0, 40]);
+  assert.deepEqual(state(), { saved: [0, 255], pinned: [[0x10, 1]], iscs: [0, 0, 0, 1, 0, 0, 0, 0] });
+  // Six busy answers: every attempt sleeps, the last RC goes to the guest with a warning; freed anyway.
+  assert.equal(guestAqic(t, q!, apqn(5, 4), true, 2, 0x20000).status?.responseCode, AP_RESPONSE.NORMAL);
+  faults.injectResponse(apqn(5, 4), AP_RESPONSE.BUSY, { count: 6, instructions: ['aqic'] });
+  r = guestAqic(t, q!, apqn(5, 4), false, 0, 0);
+  assert.deepEqual([r.status?.responseCode, r.cc, ms()], [AP_RESPONSE.BUSY, 3, 160]);
+  assert.deepEqual(state(), { saved: [0, 255], pinned: [[0x10, 1]], iscs: [0, 0, 0, 1, 0, 0, 0, 0] });
+  // The adapter never saw the disable: interrupts are still on there, so enabling again is "otherwise changed".
+  r = guestAqic(t, q!, apqn(5, 4), true, 2, 0x20000);
+  assert.deepEqual([r.status?.responseCode, r.cc], [AP_RESPONSE.OTHERWISE_CHANGED, 3]);
+  assert.deepEqual(state(), { saved: [0, 255], pinned: [[0x10, 1]], iscs: [0, 0, 0, 1, 0, 0, 0, 0] });
+  // The wait for the irq bit: TAPQ busy (sleep 20 ms, ask again), then an RC that ends the wait with a warning.
+  faults.injectResponse(apqn(5, 4), AP_RESPONSE.BUSY, { count: 1, instructions: ['tapq'] });
+  faults.injectResponse(apqn(5, 4), AP_RESPONSE.DECONFIGURED, { count: 1, instructions: ['tapq'] });
+  r = guestAqic(t, q!, apqn(5, 4), false, 0, 0);
+  assert.deepEqual([r.status?.responseCode, r.cc, ms()], [AP_RESPONSE.NORMAL, 0, 180]);
+  // 6.4.4: the guest ISC cannot be registered (no GISA): the NIB is unpinned again, RC 06.
+  const origin = kvm.arch.gisa_int.origin;
+  kvm.arch.gisa_int.origin = 0;
+  r = guestAqic(t, q!, apqn(5, 4), true, 2, 0x20000);
+  kvm.arch.gisa_int.origin = origin;
+  assert.deepEqual([r.status?.responseCode, r.cc], [AP_RESPONSE.INVALID_ADDRESS, 3]);
+  assert.deepEqual(state(), { saved: [0, 255], pinned: [[0x10, 1]], iscs: [0, 0, 0, 1, 0, 0, 0, 0] });
+  assert.deepEqual(k.dmesg().slice(from).trimEnd().split('\n'), [
+    '[    1.100000] vfio_ap_irq_enable: apqn 0504: response: 08',
+    '[    1.260000] WARNING: CPU: 0 PID: 116 at drivers/s390/crypto/vfio_ap_ops.c vfio_ap_irq_disable',
+    '[    1.260000] vfio_ap_irq_disable: ap_aqic status 5',
+    '[    1.280000] WARNING: CPU: 0 PID: 118 at drivers/s390/crypto/vfio_ap_ops.c vfio_ap_wait_for_irqclear',
+    '[    1.280000] vfio_ap_wait_for_irqclear: tapq rc 03: 0504',
+  ]);
+  assert.deepEqual(k.bugs, []);
+});

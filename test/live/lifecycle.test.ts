@@ -158,3 +158,41 @@ test('up: bad options are usage errors before anything starts', opt, async () =>
     await t.cleanup();
   }
 });
+
+test('up --profile FILE: a custom machine from a JSON file; unreadable, invalid JSON and an invalid profile are refused with the reason', opt, async () => {
+  const t = tempRoot('profile');
+  try {
+    const { builtinProfileJson } = await import('../../src/hw/profiles.js');
+    const mine = JSON.parse(JSON.stringify(builtinProfileJson('minimal'))) as { name: string; config: { adapters: number[] }; adapters: Array<{ id: number }> };
+    mine.name = 'mine';
+    mine.config.adapters = [1];
+    const good = join(t.root, 'mine.json');
+    writeFileSync(good, JSON.stringify(mine));
+    const d = await new Daemon(join(t.root, 'host'), ['--profile', good]).ready();
+    try {
+      const st = (await d.http('GET', '/status')).json;
+      assert.deepEqual([st.profile, st.machine], [good, { name: 'mine', cards: 1, queues: 4 }]);
+      const r = await sh(`ls ${d.mnt}/bus/ap/devices`);
+      assert.equal(r.stdout, '01.0000\n01.0001\n01.0002\n01.0003\ncard01\n');
+    } finally {
+      await d.stop();
+    }
+    const badJson = join(t.root, 'bad.json');
+    writeFileSync(badJson, '{"name": "x",');
+    mine.adapters[0]!.id = 300;
+    const badProfile = join(t.root, 'bad-profile.json');
+    writeFileSync(badProfile, JSON.stringify(mine));
+    for (const [file, msg] of [
+      [badJson, new RegExp(`^apsim: profile file ${badJson}: invalid JSON: .+\\n$`)],
+      [badProfile, /^apsim: profile\.adapters\[0\]\.id: 300 out of range 0\.\.255\n$/],
+      [join(t.root, 'missing.json'), /^apsim: profile '.*missing\.json' is neither a builtin \(default, maximal, minimal\) nor a readable file: ENOENT: no such file or directory/],
+    ] as const) {
+      const x = new Daemon(join(t.root, 'host'), ['--profile', file]);
+      assert.equal(await x.exited, 1, file);
+      assert.match(x.stderr, msg);
+      assert.ok(!isMounted(join(t.root, 'host', 'sys')));
+    }
+  } finally {
+    await t.cleanup();
+  }
+});

@@ -31,19 +31,19 @@ test('deadlock report: rwsem writer waits for a reader', () => {
     yield k.down_write(S);
   })());
   assert.deepEqual(deadlockText(k).split('\n'), [
-    "INFO: task deadlock detected: no task can make progress",
-    "Wait-for cycle:",
-    "  reader/100 waits in mutex_lock(&m->lock), held by writer/101",
-    "  writer/101 waits in down_write(&s->sem), held for read by reader/100",
-    "INFO: task reader:100 blocked in mutex_lock(&m->lock) (held by writer/101)",
-    "      ops: reader",
-    "      1 lock held by reader/100:",
-    "       #0: ffff888100000000 (&s->sem){+.+.}-{3:3}, at: reader",
-    "INFO: task writer:101 blocked in down_write(&s->sem) (held for read by reader/100)",
-    "      ops: writer",
-    "      1 lock held by writer/101:",
-    "       #0: ffff888100000040 (&m->lock){+.+.}-{3:3}, at: writer",
-    "Kernel: 6.12.0-apsim",
+    'INFO: task deadlock detected: no task can make progress',
+    'Wait-for cycle:',
+    '  reader/100 waits in mutex_lock(&m->lock), held by writer/101',
+    '  writer/101 waits in down_write(&s->sem), held for read by reader/100',
+    'INFO: task reader:100 blocked in mutex_lock(&m->lock) (held by writer/101)',
+    '      ops: reader',
+    '      1 lock held by reader/100:',
+    '       #0: ffff888100000000 (&s->sem){+.+.}-{3:3}, at: reader',
+    'INFO: task writer:101 blocked in down_write(&s->sem) (held for read by reader/100)',
+    '      ops: writer',
+    '      1 lock held by writer/101:',
+    '       #0: ffff888100000040 (&m->lock){+.+.}-{3:3}, at: writer',
+    'Kernel: 6.12.0-apsim',
   ]);
 });
 
@@ -68,23 +68,23 @@ test('deadlock report: reader queued behind a waiting writer', () => {
     yield k.down_read(S); // writer preference: behind w, although r1 only reads
   })());
   assert.deepEqual(deadlockText(k).split('\n'), [
-    "INFO: task deadlock detected: no task can make progress",
-    "Wait-for cycle:",
-    "  r1/100 waits in mutex_lock(&m->lock), held by r2/102",
-    "  r2/102 waits in down_read(&s->sem), queued behind w/101",
-    "  w/101 waits in down_write(&s->sem), held for read by r1/100",
-    "INFO: task r1:100 blocked in mutex_lock(&m->lock) (held by r2/102)",
-    "      ops: r1",
-    "      1 lock held by r1/100:",
-    "       #0: ffff888100000000 (&s->sem){+.+.}-{3:3}, at: r1",
-    "INFO: task w:101 blocked in down_write(&s->sem) (held for read by r1/100)",
-    "      ops: w",
-    "      no locks held by w/101.",
-    "INFO: task r2:102 blocked in down_read(&s->sem) (queued behind w/101)",
-    "      ops: r2",
-    "      1 lock held by r2/102:",
-    "       #0: ffff888100000040 (&m->lock){+.+.}-{3:3}, at: r2",
-    "Kernel: 6.12.0-apsim",
+    'INFO: task deadlock detected: no task can make progress',
+    'Wait-for cycle:',
+    '  r1/100 waits in mutex_lock(&m->lock), held by r2/102',
+    '  r2/102 waits in down_read(&s->sem), queued behind w/101',
+    '  w/101 waits in down_write(&s->sem), held for read by r1/100',
+    'INFO: task r1:100 blocked in mutex_lock(&m->lock) (held by r2/102)',
+    '      ops: r1',
+    '      1 lock held by r1/100:',
+    '       #0: ffff888100000000 (&s->sem){+.+.}-{3:3}, at: r1',
+    'INFO: task w:101 blocked in down_write(&s->sem) (held for read by r1/100)',
+    '      ops: w',
+    '      no locks held by w/101.',
+    'INFO: task r2:102 blocked in down_read(&s->sem) (queued behind w/101)',
+    '      ops: r2',
+    '      1 lock held by r2/102:',
+    '       #0: ffff888100000040 (&m->lock){+.+.}-{3:3}, at: r2',
+    'Kernel: 6.12.0-apsim',
   ]);
 });
 
@@ -102,18 +102,18 @@ test('deadlock report: kthread_stop', () => {
     yield k.mutex_unlock(M);
   })());
   assert.deepEqual(deadlockText(k).split('\n'), [
-    "INFO: task deadlock detected: no task can make progress",
-    "Wait-for cycle:",
-    "  worker-thread/100 waits in mutex_lock(&m->lock), held by stopper/101",
-    "  stopper/101 waits in kthread_stop(worker-thread), waiting for exit of worker-thread/100",
-    "INFO: task worker-thread:100 blocked in mutex_lock(&m->lock) (held by stopper/101)",
-    "      ops: worker-thread",
-    "      no locks held by worker-thread/100.",
-    "INFO: task stopper:101 blocked in kthread_stop(worker-thread) (waiting for exit of worker-thread/100)",
-    "      ops: stopper",
-    "      1 lock held by stopper/101:",
-    "       #0: ffff888100000000 (&m->lock){+.+.}-{3:3}, at: stopper",
-    "Kernel: 6.12.0-apsim",
+    'INFO: task deadlock detected: no task can make progress',
+    'Wait-for cycle:',
+    '  worker-thread/100 waits in mutex_lock(&m->lock), held by stopper/101',
+    '  stopper/101 waits in kthread_stop(worker-thread), waiting for exit of worker-thread/100',
+    'INFO: task worker-thread:100 blocked in mutex_lock(&m->lock) (held by stopper/101)',
+    '      ops: worker-thread',
+    '      no locks held by worker-thread/100.',
+    'INFO: task stopper:101 blocked in kthread_stop(worker-thread) (waiting for exit of worker-thread/100)',
+    '      ops: stopper',
+    '      1 lock held by stopper/101:',
+    '       #0: ffff888100000000 (&m->lock){+.+.}-{3:3}, at: stopper',
+    'Kernel: 6.12.0-apsim',
   ]);
 });
 
@@ -133,19 +133,19 @@ test('deadlock report: flush_work', () => {
     yield k.mutex_unlock(M);
   })());
   assert.deepEqual(deadlockText(k).split('\n'), [
-    "INFO: task deadlock detected: no task can make progress",
-    "Wait-for cycle:",
-    "  remover/100 waits in flush_work(dev_work), running in kworker/0:0/101",
-    "  kworker/0:0/101 waits in mutex_lock(&dev->lock) in dev_work, held by remover/100",
-    "INFO: task remover:100 blocked in flush_work(dev_work) (running in kworker/0:0/101)",
-    "      ops: remover",
-    "      1 lock held by remover/100:",
-    "       #0: ffff888100000000 (&dev->lock){+.+.}-{3:3}, at: remover",
-    "INFO: task kworker/0:0:101 blocked in mutex_lock(&dev->lock) (held by remover/100)",
-    "      ops: dev_work",
-    "      1 lock held by kworker/0:0/101:",
-    "       #0: ffff888100000040 ((work_completion)(&dev_work)){+.+.}-{0:0}, at: process_one_work",
-    "Kernel: 6.12.0-apsim",
+    'INFO: task deadlock detected: no task can make progress',
+    'Wait-for cycle:',
+    '  remover/100 waits in flush_work(dev_work), running in kworker/0:0/101',
+    '  kworker/0:0/101 waits in mutex_lock(&dev->lock) in dev_work, held by remover/100',
+    'INFO: task remover:100 blocked in flush_work(dev_work) (running in kworker/0:0/101)',
+    '      ops: remover',
+    '      1 lock held by remover/100:',
+    '       #0: ffff888100000000 (&dev->lock){+.+.}-{3:3}, at: remover',
+    'INFO: task kworker/0:0:101 blocked in mutex_lock(&dev->lock) (held by remover/100)',
+    '      ops: dev_work',
+    '      1 lock held by kworker/0:0/101:',
+    '       #0: ffff888100000040 ((work_completion)(&dev_work)){+.+.}-{0:0}, at: process_one_work',
+    'Kernel: 6.12.0-apsim',
   ]);
 });
 
@@ -166,18 +166,18 @@ test('deadlock report: flush_workqueue', () => {
     yield k.mutex_unlock(M);
   })());
   assert.deepEqual(deadlockText(k).split('\n'), [
-    "INFO: task deadlock detected: no task can make progress",
-    "Wait-for cycle:",
-    "  remover/100 waits in flush_workqueue(devwq), running in kworker/0:0/101",
-    "  kworker/0:0/101 waits in mutex_lock(&dev->lock) in dev_work, held by remover/100",
-    "INFO: task remover:100 blocked in flush_workqueue(devwq) (running in kworker/0:0/101)",
-    "      ops: remover",
-    "      1 lock held by remover/100:",
-    "       #0: ffff888100000000 (&dev->lock){+.+.}-{3:3}, at: remover",
-    "INFO: task kworker/0:0:101 blocked in mutex_lock(&dev->lock) (held by remover/100)",
-    "      ops: dev_work",
-    "      1 lock held by kworker/0:0/101:",
-    "       #0: ffff888100000080 ((work_completion)(&dev_work)){+.+.}-{0:0}, at: process_one_work",
-    "Kernel: 6.12.0-apsim",
+    'INFO: task deadlock detected: no task can make progress',
+    'Wait-for cycle:',
+    '  remover/100 waits in flush_workqueue(devwq), running in kworker/0:0/101',
+    '  kworker/0:0/101 waits in mutex_lock(&dev->lock) in dev_work, held by remover/100',
+    'INFO: task remover:100 blocked in flush_workqueue(devwq) (running in kworker/0:0/101)',
+    '      ops: remover',
+    '      1 lock held by remover/100:',
+    '       #0: ffff888100000000 (&dev->lock){+.+.}-{3:3}, at: remover',
+    'INFO: task kworker/0:0:101 blocked in mutex_lock(&dev->lock) (held by remover/100)',
+    '      ops: dev_work',
+    '      1 lock held by kworker/0:0/101:',
+    '       #0: ffff888100000080 ((work_completion)(&dev_work)){+.+.}-{0:0}, at: process_one_work',
+    'Kernel: 6.12.0-apsim',
   ]);
 });

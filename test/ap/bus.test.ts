@@ -206,6 +206,27 @@ test('scenario 30 through zcrypt: depth requests on the adapter, the rest in sof
   assert.equal(attr('request_count'), '0\n');
 });
 
+test('queue reset store: every request flushed with -EAGAIN, the reset runs, the counters stay; queue request_count store resets that queue only', () => {
+  const h = boot();
+  const q = apqn(5, 4);
+  const Q = '/sys/devices/ap/card05/05.0004';
+  const attr = (a: string) => h.read(`${Q}/${a}`);
+  const msgs = Array.from({ length: 9 }, (_, i) => h.zcrypt!.send(q, { psmid: BigInt(i + 1), msg: new Uint8Array(4), special: false }));
+  assert.deepEqual([attr('pendingq_count'), attr('requestq_count'), attr('request_count'), attr('reset')], ['8\n', '1\n', '9\n', 'Reset Timer armed.\n']);
+  // Any write: like echo 1 > reset.
+  assert.equal(h.write(`${Q}/reset`, 'anything'), 8);
+  assert.deepEqual([attr('pendingq_count'), attr('requestq_count'), attr('request_count'), attr('reset')], ['0\n', '0\n', '9\n', 'Reset in progress.\n']);
+  assert.deepEqual(msgs.map((m) => [m.done, m.rc]), Array.from({ length: 9 }, () => [true, -E.EAGAIN]));
+  h.advance(200_000_000);
+  assert.equal(attr('reset'), 'No Reset Timer set.\n');
+  assert.equal(h.ap.queue(q)!.sm.statesText(), 'OPERATING [IDLE]\n');
+  // The queue's counter is reset, the card's and the other queues' are not.
+  h.zcrypt!.send(apqn(5, 5), { psmid: 99n, msg: new Uint8Array(4), special: false });
+  h.write(`${Q}/request_count`, '0');
+  assert.deepEqual([attr('request_count'), h.read('/sys/devices/ap/card05/request_count'), h.read('/sys/devices/ap/card05/05.0005/request_count')], ['0\n', '10\n', '1\n']);
+  assert.deepEqual(h.k.bugs, []);
+});
+
 test('scenario 32: config_time accepts 5..120 and re-arms the scan timer', () => {
   const h = boot();
   assert.equal(h.tryWrite(`${BUS}/config_time`, '4'), E.EINVAL);

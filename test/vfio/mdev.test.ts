@@ -41,6 +41,9 @@ test('create: the mdev directory, its links, the iommu group, uevents; remove un
   assert.equal(h.sysfs.readlink(`${MDEV_TYPE_DIR}/devices/${UUID1}`), `../../../${UUID1}`);
   assert.deepEqual(h.ls('/sys/kernel/iommu_groups/0'), ['devices', 'name', 'reserved_regions', 'type']);
   assert.equal(h.read('/sys/kernel/iommu_groups/0/name'), 'vfio-noiommu\n');
+  // An emulated IOMMU group: no default domain, so no type to switch to, no reserved regions.
+  assert.deepEqual([h.read('/sys/kernel/iommu_groups/0/type'), h.read('/sys/kernel/iommu_groups/0/reserved_regions')], ['unknown\n', '']);
+  assert.equal(h.tryWrite('/sys/kernel/iommu_groups/0/type', 'DMA'), E.EINVAL);
   assert.equal(h.sysfs.readlink(`/sys/kernel/iommu_groups/0/devices/${UUID1}`), `../../../../devices/vfio_ap/matrix/${UUID1}`);
   assert.equal(h.read(`${MDEV_TYPE_DIR}/available_instances`), '65535\n');
   assert.equal(h.read(`${dir}/uevent`), 'DRIVER=vfio_ap_mdev\n');

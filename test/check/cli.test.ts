@@ -116,3 +116,27 @@ test('--time SEC: a wall-clock budget, looked at every 16 executions', async () 
   const n = j.scenarios[0].coverage.executions as number;
   assert.ok(n >= 16 && n % 16 === 0, String(n));
 });
+
+test('--replay of a token whose schedule is clean says so and exits 0; a token from another version is refused', async () => {
+  const { encodeToken, configHash, getScenario } = await import('../../src/check/index.js');
+  const { version } = await import('../../src/cli/main.js');
+  const s = getScenario('locks5')!;
+  const token = encodeToken({ scenario: 'locks5', config: configHash(s, 'minimal', '', version()), strategy: 'portfolio', seed: 1, execution: 0, mutant: '', choices: [] });
+  const r = await cli('--replay', token);
+  assert.deepEqual([r.code, r.out, r.err], [0, `apsim check: the replay of this token is clean (scenario locks5)\nReplay: apsim check --replay ${token}\n`, '']);
+  const old = encodeToken({ scenario: 'locks5', config: configHash(s, 'minimal', '', '0.0.0-other'), strategy: 'portfolio', seed: 1, execution: 0, mutant: '', choices: [] });
+  const o = await cli('--replay', old);
+  assert.equal(o.code, 2);
+  assert.match(o.err, /^apsim check: the token was made with a different configuration or apsim version \(scenario locks5\); replay it with the apsim that printed it\n/);
+});
+
+test('locks5 with flat task bodies (what the throughput bench runs) behaves like locks5: clean, and the seed-003 order found by lockdep in execution 1', async () => {
+  const { locks5, runCampaign } = await import('../../src/check/index.js');
+  const flat = locks5(10, 'locks5-flat', true);
+  const r = runCampaign({ scenario: flat, strategy: 'portfolio', seed: 1, executions: 300 });
+  assert.equal(r.failure, null);
+  assert.equal(r.coverage.steps / r.coverage.executions, 355);
+  assert.deepEqual(r.coverage.lockOrder!.nestings.map((n) => n.observed), [true, true, true, true]);
+  const m = runCampaign({ scenario: flat, strategy: 'portfolio', seed: 1, executions: 100, mutant: 'seed003-assign-guests-first', minimise: false });
+  assert.deepEqual([m.failure?.bug.kind, m.failure?.execution], ['lockdep', 0]);
+});

@@ -111,3 +111,38 @@ test('bad scenario files: a message naming the file and what is wrong, nothing r
   assert.equal(missing.code, 2);
   assert.match(missing.err, /^apsim check: file:\/\/.*\/missing\.mjs: cannot load: Cannot find module /);
 });
+
+test('a scenario that does not replay (module state) gets no proof: DFS and DPOR say it is not deterministic, exit 2', async () => {
+  // Every call of tasks() flips what task a does: the same choices no longer give the same run.
+  const nondet = module(
+    'nondet.mjs',
+    `let n = 0;
+export default { name: 'user:nondet', description: 'depends on module state', setup(env) { return { k: env.kernelOnly() }; },
+  tasks: (w) => { n++; const odd = n % 2 === 1; return [
+    ['a', (function* () { if (odd) { yield w.k.sched_point('p'); yield w.k.sched_point('p2'); } })()],
+    ['b', (function* () { yield w.k.sched_point('q'); })()]]; } };
+`,
+  );
+  const dfs = await cli('--scenario', nondet, '--strategy', 'dfs');
+  assert.deepEqual([dfs.code, dfs.out], [2, '']);
+  assert.equal(dfs.err, 'apsim check: dfs: replaying a prefix, at choice 1: the execution ended there, its prefix has 3 choice points (the scenario is not deterministic: module state, Math.random, Date.now or I/O?)\n');
+  const dpor = await cli('--scenario', nondet, '--strategy', 'dpor');
+  assert.deepEqual([dpor.code, dpor.out], [2, '']);
+  assert.equal(dpor.err, 'apsim check: dpor: replaying a prefix, at step 2: the execution ended before it (the scenario is not deterministic: module state, Math.random, Date.now or I/O?)\n');
+  // What a task is about to do differs (another object): caught at the replayed choice point.
+  const other = module(
+    'other.mjs',
+    `let n = 0;
+export default { name: 'user:other', description: 'locks another mutex every other run', setup(env) { const k = env.kernelOnly(); return { k, a: k.mutex_init('A'), b: k.mutex_init('B') }; },
+  tasks: (w) => { n++; const m = n % 2 ? w.a : w.b; return [
+    ['x', (function* () { yield w.k.sched_point('s'); yield w.k.mutex_lock(m); yield w.k.mutex_unlock(m); })()],
+    ['y', (function* () { yield w.k.mutex_lock(w.a); yield w.k.mutex_unlock(w.a); })()]]; } };
+`,
+  );
+  const o = await cli('--scenario', other, '--strategy', 'dpor');
+  assert.equal(o.code, 2);
+  assert.equal(o.err, 'apsim check: dpor: replaying a prefix, at step 2: the enabled tasks are about to do other things than the first time (the scenario is not deterministic: module state, Math.random, Date.now or I/O?)\n');
+  const d2 = await cli('--scenario', other, '--strategy', 'dfs');
+  assert.equal(d2.code, 2);
+  assert.match(d2.err, /^apsim check: dfs: replaying a prefix, at choice \d+: other tasks are enabled, or about to do other things, than the first time/);
+});

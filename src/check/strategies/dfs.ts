@@ -5,9 +5,11 @@
 // named tasks: the others only run when no focused task can (minimisation).
 import type { Task } from '../../kernel/index.js';
 import { ReplayDivergence } from '../../kernel/index.js';
-import type { Explorer } from './explorer.js';
+import { enabledFingerprint, type Explorer } from './explorer.js';
 
 interface Node {
+  /** Fingerprint of the enabled tasks and their pending operations (replays must match it). */
+  readonly enabled: number;
   /** Task ids in exploration order (continue the previous task first). */
   readonly options: number[];
   /** Preemption cost of each option (1 = switching away from an enabled task). */
@@ -22,6 +24,8 @@ export class DfsExplorer implements Explorer {
   private readonly stack: Node[] = [];
   private pos = 0;
   private preemptions = 0;
+  /** Choice points this execution must replay. */
+  private prefix = 0;
   /** Current bound (iterative mode increases it). */
   bound: number;
   private started = false;
@@ -37,18 +41,18 @@ export class DfsExplorer implements Explorer {
     this.name = `dfs(pb=${maxBound}${iterative ? ',iterative' : ''})`;
   }
 
-  /** Preemptions of the current execution so far. */
-  get currentPreemptions(): number {
-    return this.preemptions;
-  }
-
   begin(): boolean {
     if (this.started && !this.advance()) return false;
     this.started = true;
     this.pos = 0;
+    this.prefix = this.stack.length;
     this.preemptions = 0;
     this.perBound[this.bound] = (this.perBound[this.bound] ?? 0) + 1;
     return true;
+  }
+
+  end(): void {
+    if (this.pos < this.prefix) throw diverged(this.pos, `the execution ended there, its prefix has ${this.prefix} choice points`);
   }
 
   /** Moves to the next unexplored prefix; false when everything is done. */
@@ -78,10 +82,11 @@ export class DfsExplorer implements Explorer {
     const st = this.stack;
     if (p < st.length) {
       const node = st[p]!;
+      if (enabledFingerprint(tasks, n) !== node.enabled) throw diverged(p, 'other tasks are enabled, or about to do other things, than the first time');
       const want = node.options[node.idx]!;
       this.preemptions = node.before + node.cost[node.idx]!;
       for (let i = 0; i < n; i++) if (tasks[i]!.id === want) return i;
-      throw new ReplayDivergence(`dfs: task #${want} is not enabled when its prefix is replayed (the scenario is not deterministic)`);
+      throw diverged(p, `task #${want} is not enabled`);
     }
     // A new choice point: continue the previous task first, then the others in spawn order.
     let cands: Task[] = [];
@@ -103,11 +108,15 @@ export class DfsExplorer implements Explorer {
         options.push(t.id);
         cost.push(prevEnabled ? 1 : 0);
       }
-    const node: Node = { options, cost, idx: 0, before: this.preemptions };
+    const node: Node = { enabled: enabledFingerprint(tasks, n), options, cost, idx: 0, before: this.preemptions };
     st.push(node);
     this.preemptions += cost[0]!;
     const want = options[0]!;
     for (let i = 0; i < n; i++) if (tasks[i]!.id === want) return i;
     return 0;
   }
+}
+
+function diverged(choice: number, what: string): ReplayDivergence {
+  return new ReplayDivergence(`dfs: replaying a prefix, at choice ${choice}: ${what} (the scenario is not deterministic: module state, Math.random, Date.now or I/O?)`);
 }

@@ -20,7 +20,7 @@
 // every enabled task sleeps is abandoned (Redundant).
 import { Op, READS, type Task, type WaitQueue } from '../../kernel/index.js';
 import { ReplayDivergence } from '../../kernel/index.js';
-import { Redundant, type Explorer } from './explorer.js';
+import { Redundant, enabledFingerprint, type Explorer } from './explorer.js';
 
 const NONE = -1;
 const GLOBAL = -2;
@@ -46,6 +46,8 @@ const enum Flag {
 interface Node {
   /** Enabled task ids and their pending event keys. */
   readonly enabled: Map<number, number>;
+  /** enabledFingerprint() at the first visit (replays must match it). */
+  readonly fp: number;
   readonly backtrack: Set<number>;
   readonly done: Set<number>;
   /** Sleep set on arrival: task id -> event key. */
@@ -136,8 +138,11 @@ export class DporExplorer implements Explorer {
     this.readsOf = new Map();
     this.sleep = new Map();
     this.seenTasks = -1;
+    this.reachedPrefix = this.prefix === 0;
     return true;
   }
+  /** Did this execution reach the last choice point of its prefix? */
+  private reachedPrefix = true;
 
   private advance(): boolean {
     const nodes = this.nodes;
@@ -195,15 +200,23 @@ export class DporExplorer implements Explorer {
     let node = this.nodes[step];
     if (step < this.prefix && node) {
       // Keys are numbered in order of first sight; scanning the enabled tasks exactly
-      // as the first visit did keeps them identical across replays of a prefix.
-      for (let i = 0; i < n; i++) this.keyOf(tasks[i]!);
+      // as the first visit did keeps them identical across replays of a prefix — and
+      // in a deterministic scenario the same tasks are enabled with the same pending
+      // operations. Anything else would make the "proof" a proof of something else.
+      if (n !== node.enabled.size) throw diverged(step, `${n} tasks enabled, ${node.enabled.size} the first time`);
+      if (enabledFingerprint(tasks, n) !== node.fp) throw diverged(step, 'the enabled tasks are about to do other things than the first time');
+      for (let i = 0; i < n; i++) {
+        const t = tasks[i]!;
+        if (node.enabled.get(t.id) !== this.keyOf(t)) throw diverged(step, `task #${t.id} (${t.name}) is not about to do what it was the first time`);
+      }
+      if (step === this.prefix - 1) this.reachedPrefix = true;
       this.sleep = new Map(node.sleep);
       for (let i = 0; i < n; i++) if (tasks[i]!.id === node.chosen) return this.choose(node, tasks[i]!, i);
-      throw new ReplayDivergence(`dpor: task #${node.chosen} is not enabled when its prefix is replayed (the scenario is not deterministic)`);
+      throw diverged(step, `task #${node.chosen} is not enabled`);
     }
     const enabled = new Map<number, number>();
     for (let i = 0; i < n; i++) enabled.set(tasks[i]!.id, this.keyOf(tasks[i]!));
-    node = { enabled, backtrack: new Set(), done: new Set(), sleep: new Map(this.sleep), chosen: -1 };
+    node = { enabled, fp: enabledFingerprint(tasks, n), backtrack: new Set(), done: new Set(), sleep: new Map(this.sleep), chosen: -1 };
     this.nodes[step] = node;
     this.nodes.length = step + 1;
     for (let i = 0; i < n; i++) {
@@ -255,6 +268,9 @@ export class DporExplorer implements Explorer {
    * able to take B before t0 did.
    */
   end(pending?: readonly Task[], accessed?: readonly object[] | null): void {
+    // The prefix ends in the choice point whose choice changed: an execution that never
+    // got there is not the one the search asked for.
+    if (!this.reachedPrefix) throw diverged(this.prefix - 1, 'the execution ended before it');
     this.noteAccesses(accessed);
     if (!pending) return;
     for (const t of pending) if (t.op !== Op.NONE) this.record(t, this.keyOf(t), false);
@@ -412,4 +428,9 @@ function join(into: number[], c: number[]): void {
     if (v !== undefined && (into[i] ?? 0) < v) into[i] = v;
   }
   for (let i = 0; i < into.length; i++) if (into[i] === undefined) into[i] = 0;
+}
+
+/** A replayed prefix that does not behave as the first time: the scenario is not deterministic. */
+function diverged(step: number, what: string): ReplayDivergence {
+  return new ReplayDivergence(`dpor: replaying a prefix, at step ${step}: ${what} (the scenario is not deterministic: module state, Math.random, Date.now or I/O?)`);
 }

@@ -3,6 +3,7 @@
 // index, so seeded strategies can be split across workers by index range) and sees
 // every choice point and, if it wants, every step of the explored phase.
 import type { Task } from '../../kernel/index.js';
+import { fnv1a } from '../token.js';
 
 export interface Explorer {
   readonly name: string;
@@ -52,4 +53,36 @@ export function isPreemption(tasks: readonly Task[], n: number, chosen: Task, pr
   if (prev === null || chosen === prev) return false;
   for (let i = 0; i < n; i++) if (tasks[i] === prev) return true;
   return false;
+}
+
+const nameHashes = new Map<string, number>();
+
+/** The lock class or object name of a pending operation's operand, hashed ('' for none). */
+function operandHash(o: unknown): number {
+  const x = o as { cls?: { id?: unknown }; name?: unknown } | null;
+  if (x === null || typeof x !== 'object') return 0;
+  // A lock: its lockdep class id (one per name, stable for the campaign's lockdep).
+  const id = x.cls?.id;
+  if (typeof id === 'number') return id + 1;
+  const s = typeof x.name === 'string' ? x.name : '';
+  let h = nameHashes.get(s);
+  if (h === undefined) nameHashes.set(s, (h = fnv1a(s)));
+  return h;
+}
+
+/**
+ * The enabled tasks at a choice point with what each is about to do (op and the name of
+ * its lock or object), as one number. Systematic explorers replay prefixes from scratch:
+ * in a deterministic scenario a replayed choice point has the same fingerprint, so a
+ * different one means the scenario is not deterministic (and a "proof" would not be one).
+ */
+export function enabledFingerprint(tasks: readonly Task[], n: number): number {
+  let h = n;
+  for (let i = 0; i < n; i++) {
+    const t = tasks[i]!;
+    h = (Math.imul(h, 31) + t.id) | 0;
+    h = (Math.imul(h, 31) + t.op) | 0;
+    h = (Math.imul(h, 31) + operandHash(t.obj)) | 0;
+  }
+  return h;
 }

@@ -22,6 +22,7 @@ import {
   type StrategyName,
 } from '../../check/index.js';
 import { runInWorker, splitRange, mergeResults, type WorkerResult } from '../../check/workers.js';
+import { ReplayDivergence } from '../../kernel/index.js';
 import { lockOrderFindings, lockOrderSummary } from '../../check/lock_order.js';
 
 const USAGE = `usage: apsim check [--scenario NAME|FILE] [--strategy ${STRATEGIES.join('|')}] [--seed N]
@@ -302,7 +303,8 @@ async function run(args: string[], io: CliIo): Promise<number> {
       io.err(`apsim check: ${e.message}\n${USAGE}`);
       return 2;
     }
-    if (e instanceof BadScenarioFile) {
+    if (e instanceof BadScenarioFile || e instanceof ReplayDivergence) {
+      // A scenario that does not replay is as unusable as one that does not load.
       io.err(`apsim check: ${e.message}\n`);
       return 2;
     }

@@ -2,8 +2,7 @@
 // Explorer decides a whole campaign: it is told when each execution begins (by
 // index, so seeded strategies can be split across workers by index range) and sees
 // every choice point and, if it wants, every step of the explored phase.
-import type { Task } from '../../kernel/index.js';
-import { fnv1a } from '../token.js';
+import { Op, type Task } from '../../kernel/index.js';
 
 export interface Explorer {
   readonly name: string;
@@ -55,24 +54,9 @@ export function isPreemption(tasks: readonly Task[], n: number, chosen: Task, pr
   return false;
 }
 
-const nameHashes = new Map<string, number>();
-
-/** The lock class or object name of a pending operation's operand, hashed ('' for none). */
-function operandHash(o: unknown): number {
-  const x = o as { cls?: { id?: unknown }; name?: unknown } | null;
-  if (x === null || typeof x !== 'object') return 0;
-  // A lock: its lockdep class id (one per name, stable for the campaign's lockdep).
-  const id = x.cls?.id;
-  if (typeof id === 'number') return id + 1;
-  const s = typeof x.name === 'string' ? x.name : '';
-  let h = nameHashes.get(s);
-  if (h === undefined) nameHashes.set(s, (h = fnv1a(s)));
-  return h;
-}
-
 /**
- * The enabled tasks at a choice point with what each is about to do (op and the name of
- * its lock or object), as one number. Systematic explorers replay prefixes from scratch:
+ * The enabled tasks at a choice point with what each is about to do (op, and the lock
+ * class for lock operations), as one number. Systematic explorers replay prefixes from scratch:
  * in a deterministic scenario a replayed choice point has the same fingerprint, so a
  * different one means the scenario is not deterministic (and a "proof" would not be one).
  */
@@ -81,8 +65,10 @@ export function enabledFingerprint(tasks: readonly Task[], n: number): number {
   for (let i = 0; i < n; i++) {
     const t = tasks[i]!;
     h = (Math.imul(h, 31) + t.id) | 0;
-    h = (Math.imul(h, 31) + t.op) | 0;
-    h = (Math.imul(h, 31) + operandHash(t.obj)) | 0;
+    const op = t.op;
+    h = (Math.imul(h, 31) + op) | 0;
+    // Only locks are looked into: other operands may be freed (poisoned) heap objects.
+    if (op >= Op.LOCK && op <= Op.UP_WRITE) h = (Math.imul(h, 31) + (t.obj as { cls: { id: number } }).cls.id) | 0;
   }
   return h;
 }

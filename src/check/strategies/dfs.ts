@@ -4,8 +4,7 @@
 // execution found has the fewest preemptions. `focus` restricts exploration to the
 // named tasks: the others only run when no focused task can (minimisation).
 import type { Task } from '../../kernel/index.js';
-import { ReplayDivergence } from '../../kernel/index.js';
-import { enabledFingerprint, type Explorer } from './explorer.js';
+import { enabledFingerprint, notDeterministic, type Explorer } from './explorer.js';
 
 interface Node {
   /** Fingerprint of the enabled tasks and their pending operations (replays must match it). */
@@ -117,6 +116,6 @@ export class DfsExplorer implements Explorer {
   }
 }
 
-function diverged(choice: number, what: string): ReplayDivergence {
-  return new ReplayDivergence(`dfs: replaying a prefix, at choice ${choice}: ${what} (the scenario is not deterministic: module state, Math.random, Date.now or I/O?)`);
+function diverged(choice: number, what: string) {
+  return notDeterministic(`dfs: replaying a prefix, at choice ${choice}`, what);
 }

@@ -19,8 +19,7 @@
 // order. Sleep sets prune schedules equivalent to explored ones; an execution whose
 // every enabled task sleeps is abandoned (Redundant).
 import { Op, READS, type Task, type WaitQueue } from '../../kernel/index.js';
-import { ReplayDivergence } from '../../kernel/index.js';
-import { Redundant, enabledFingerprint, type Explorer } from './explorer.js';
+import { Redundant, enabledFingerprint, notDeterministic, type Explorer } from './explorer.js';
 
 const NONE = -1;
 const GLOBAL = -2;
@@ -430,7 +429,6 @@ function join(into: number[], c: number[]): void {
   for (let i = 0; i < into.length; i++) if (into[i] === undefined) into[i] = 0;
 }
 
-/** A replayed prefix that does not behave as the first time: the scenario is not deterministic. */
-function diverged(step: number, what: string): ReplayDivergence {
-  return new ReplayDivergence(`dpor: replaying a prefix, at step ${step}: ${what} (the scenario is not deterministic: module state, Math.random, Date.now or I/O?)`);
+function diverged(step: number, what: string) {
+  return notDeterministic(`dpor: replaying a prefix, at step ${step}`, what);
 }

@@ -2,7 +2,7 @@
 // Explorer decides a whole campaign: it is told when each execution begins (by
 // index, so seeded strategies can be split across workers by index range) and sees
 // every choice point and, if it wants, every step of the explored phase.
-import { Op, type Task } from '../../kernel/index.js';
+import { Op, ReplayDivergence, type Task } from '../../kernel/index.js';
 
 export interface Explorer {
   readonly name: string;
@@ -71,4 +71,9 @@ export function enabledFingerprint(tasks: readonly Task[], n: number): number {
     if (op >= Op.LOCK && op <= Op.UP_WRITE) h = (Math.imul(h, 31) + (t.obj as { cls: { id: number } }).cls.id) | 0;
   }
   return h;
+}
+
+/** A replayed prefix that did not behave as its first visit: `where` names the explorer and the point. */
+export function notDeterministic(where: string, what: string): ReplayDivergence {
+  return new ReplayDivergence(`${where}: ${what} (the scenario is not deterministic: module state, Math.random, Date.now or I/O?)`);
 }

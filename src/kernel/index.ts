@@ -14,5 +14,5 @@ export { Prng, hashString } from './prng.js';
 export { type Bug, type BugKind, BugError } from './bugs.js';
 export { buildDeadlockReport, type DeadlockReport } from './deadlock.js';
 export * from './errno.js';
-export { WorldSnapshot, markShared, markWriteLogged, noteWrite, SNAPSHOT_SHARED } from './snapshot.js';
+export { WorldSnapshot, markShared, markWriteLogged, noteWrite, snapshotLogSizes, SNAPSHOT_SHARED } from './snapshot.js';
 export { SideTable } from './sidetable.js';

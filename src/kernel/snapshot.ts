@@ -35,6 +35,15 @@ export function markShared(ctor: { prototype: object }): void {
  */
 const dirtied = new Set<object>();
 
+/**
+ * Every object some snapshot recorded. The write and reshape logs keep only these:
+ * a world that is never captured (the live host, library users, --fresh-setup
+ * campaigns) would otherwise have every object it ever wrote pinned by the logs,
+ * dead worlds included. Weak: it is bookkeeping about worlds, not world state.
+ */
+// eslint-disable-next-line no-restricted-globals -- membership only; never captured
+const captured = new WeakSet<object>();
+
 class TrackedMap<K, V> extends Map<K, V> {
   override set(k: K, v: V): this {
     dirtied.add(this);
@@ -83,9 +92,17 @@ export function markWriteLogged(ctor: { prototype: object }): void {
   Object.defineProperty(ctor.prototype, SNAPSHOT_WRITE_LOGGED, { value: true });
 }
 
+/**
+ * Objects the write and reshape logs hold right now (tests and diagnostics): at most
+ * the recorded objects changed since the last capture or restore, never more.
+ */
+export function snapshotLogSizes(): { written: number; reshaped: number } {
+  return { written: dirtied.size, reshaped: reshaped.size };
+}
+
 /** The write barrier of markWriteLogged classes: obj is about to change. */
 export function noteWrite(obj: object): void {
-  dirtied.add(obj);
+  if (captured.has(obj)) dirtied.add(obj);
 }
 
 const enum Kind {
@@ -211,7 +228,7 @@ let snapshotIds = 0;
 
 /** Called when obj gains a property or is poisoned (SideTable, Lifetime). */
 export function noteReshape(obj: object): void {
-  reshaped.add(obj);
+  if (captured.has(obj)) reshaped.add(obj);
 }
 
 export class WorldSnapshot {
@@ -338,6 +355,7 @@ export class WorldSnapshot {
       for (const v of vals) batch.vals.push(v);
       batch.recs.push(rec);
     }
+    for (const x of saved) captured.add(x.obj as object);
     reshaped.clear();
     dirtied.clear();
     const snap = new WorldSnapshot(

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Kernel, Lockdep, SideTable, WorldSnapshot, markShared, markWriteLogged, noteWrite, type KGen } from '../../src/kernel/index.js';
+import { Kernel, Lockdep, SideTable, WorldSnapshot, markShared, markWriteLogged, noteWrite, snapshotLogSizes, type KGen } from '../../src/kernel/index.js';
 
 class Node2 {
   next: Node2 | null = null;
@@ -319,4 +319,44 @@ test('write-logged objects are restored when they logged a write, and only then'
   other.restore();
   snap.restore();
   assert.equal(b.v, 1);
+});
+
+test('worlds no snapshot recorded are not pinned by the write and reshape logs (fresh-setup campaigns, the live host)', () => {
+  class Logged {
+    private _v = 0;
+    set v(x: number) {
+      noteWrite(this);
+      this._v = x;
+    }
+    get v(): number {
+      return this._v;
+    }
+  }
+  markWriteLogged(Logged);
+  const kept = new Logged();
+  const keptKey = { id: 0 };
+  const snap = WorldSnapshot.capture([{ kept, keptKey }]); // also empties both logs
+  assert.deepEqual(snapshotLogSizes(), { written: 0, reshaped: 0 });
+  const side = new SideTable<object, number>('leak');
+  // 100 throwaway worlds: written, reshaped (side table, kfree poisoning) and dropped.
+  for (let i = 0; i < 100; i++) {
+    const k = new Kernel({ lockdep: new Lockdep(false) });
+    const o = k.kzalloc('struct tmp', { x: i });
+    const l = new Logged();
+    l.v = i;
+    side.set({ id: i }, i);
+    k.spawn('freer', (function* (): KGen<void> {
+      yield k.kfree(o);
+    })());
+    k.run();
+  }
+  assert.deepEqual(snapshotLogSizes(), { written: 0, reshaped: 0 });
+  // Recorded objects are still logged, and restore empties the logs again.
+  kept.v = 3;
+  side.set(keptKey, 1);
+  assert.deepEqual(snapshotLogSizes(), { written: 1, reshaped: 1 });
+  snap.restore();
+  assert.equal(kept.v, 0);
+  assert.equal(side.get(keptKey), undefined);
+  assert.deepEqual(snapshotLogSizes(), { written: 0, reshaped: 0 });
 });

@@ -63,7 +63,15 @@ export class KernelOops extends Error {
   }
 }
 
+/**
+ * A freed object carries its record itself: the registry forgets it at kfree, so a
+ * freed object nobody points to any more is garbage (a live host frees objects for
+ * weeks), while a stale pointer still finds the record for its use-after-free report.
+ */
+const FREED_META: unique symbol = Symbol('apsim.lifetime.freed');
+
 export class Lifetime {
+  /** Records of the live objects (freed ones carry theirs: FREED_META). */
   private readonly meta = new Map<object, ObjMeta>();
   private readonly live = new Set<object>();
   private nextId = 0;
@@ -79,7 +87,12 @@ export class Lifetime {
   }
 
   metaOf(obj: object): ObjMeta | undefined {
-    return this.meta.get(obj);
+    return this.meta.get(obj) ?? (obj as { [FREED_META]?: ObjMeta })[FREED_META];
+  }
+
+  /** Objects the registry holds: the live ones only (tests; a freed object is not pinned). */
+  get records(): number {
+    return this.meta.size;
   }
 
   isLive(obj: object): boolean {
@@ -121,12 +134,15 @@ export class Lifetime {
 
   /** Marks obj freed and poisons it. Returns false if it was already freed. */
   free(obj: object, site: AllocSite): boolean | 'unknown' {
-    const m = this.meta.get(obj);
+    const m = this.metaOf(obj);
     if (!m) return 'unknown';
     if (m.free) return false;
     m.free = site;
     this.live.delete(obj);
+    this.meta.delete(obj);
     this.poison(obj, m);
+    // After poisoning: an own property, so no trap sees the lookup.
+    Object.defineProperty(obj, FREED_META, { value: m, configurable: true, writable: false, enumerable: false });
     return true;
   }
 

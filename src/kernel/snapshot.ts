@@ -461,9 +461,15 @@ function restoreObject(o: any, s: Saved): void {
   const vals = s.vals as unknown[];
   // Slow path (a freed object's accessors, keys added or deleted, special
   // properties): redefine each saved property. With the same keys this keeps their
-  // order; otherwise drop the configurable ones and re-add them in the captured order.
-  const cur = Reflect.ownKeys(o);
-  if (!sameKeys(cur, keys)) for (const k of cur) if (Object.getOwnPropertyDescriptor(o, k)!.configurable) delete o[k];
+  // order; keys added since (a freed object's record) are dropped first; otherwise drop
+  // the configurable ones and re-add them in the captured order.
+  let cur = Reflect.ownKeys(o);
+  if (!sameKeys(cur, keys)) {
+    const want = new Set(keys);
+    for (const k of cur) if (!want.has(k) && Object.getOwnPropertyDescriptor(o, k)!.configurable) delete o[k];
+    cur = Reflect.ownKeys(o);
+    if (!sameKeys(cur, keys)) for (const k of cur) if (Object.getOwnPropertyDescriptor(o, k)!.configurable) delete o[k];
+  }
   for (let j = 0; j < keys.length; j++) {
     const v = vals[j];
     if (v === IMMUTABLE) continue;

@@ -109,3 +109,38 @@ test('leaks are reported by kmemleak_scan; freed and not-leak objects are not', 
   assert.match(b.text, /comm "x", pid 100/);
   assert.match(b.text, /\n    vfio_ap_mdev_probe/);
 });
+
+test('the registry forgets freed objects (garbage once unreferenced) but a stale pointer still gets its report', () => {
+  const k = new Kernel({ stopOnBug: false });
+  const objs: MatrixMdev[] = [];
+  k.spawn('churn', (function* (): KGen {
+    for (let i = 0; i < 100; i++) {
+      const o = k.kzalloc('matrix_mdev', new MatrixMdev());
+      objs.push(o);
+      yield k.kfree(o);
+    }
+  })());
+  k.run();
+  assert.equal(k.lifetime.records, 0);
+  assert.equal(k.lifetime.liveObjects().length, 0);
+  // The record travels with the object: use after free and double free are still told apart.
+  const stale = objs[42]!;
+  assert.equal(k.lifetime.metaOf(stale)?.type, 'matrix_mdev');
+  assert.equal(k.lifetime.metaOf(stale)?.free?.task, 'churn');
+  k.spawn('user', (function* (): KGen {
+    yield k.sched_point();
+    void stale.apm;
+  })());
+  k.spawn('freer', (function* (): KGen {
+    yield k.kfree(objs[7]!);
+  })());
+  k.run();
+  assert.deepEqual(
+    k.bugs.map((b) => [b.kind, b.title]),
+    [
+      ['use-after-free', 'use-after-free of matrix_mdev (apm) in user'],
+      ['double-free', 'double-free of matrix_mdev in freer'],
+    ],
+  );
+  assert.match(k.bugs[0]!.text, /Freed by task \d+ \(churn\):/);
+});

@@ -140,6 +140,8 @@ export function runExecution(o: ExecOptions): ExecResult {
     // Finished tasks are garbage: the checker names tasks from its own step records,
     // and a world snapshot then holds none of setup's tasks.
     retainTasks: false,
+    // The explorer records the explored phase's choices itself (ctl.choices).
+    recordChoices: false,
     stopOnBug: !o.continueAfterBug,
     ...(o.scenario.maxSteps ? { maxSteps: o.scenario.maxSteps } : {}),
   };

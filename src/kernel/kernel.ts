@@ -54,6 +54,11 @@ export interface KernelOptions {
   onStep?: (t: Task) => void;
   /** Keep every spawned task in allTasks (default true; the live host says false). */
   retainTasks?: boolean;
+  /**
+   * Record the task chosen at every choice point in `choices` (default true: replays
+   * and determinism checks use them; the live host, which schedules for weeks, says false).
+   */
+  recordChoices?: boolean;
 }
 
 export const enum RunStatus {
@@ -133,8 +138,11 @@ export class Kernel implements PickContext {
   /** The task that ran the last step (PickContext). */
   previous: Task | null = null;
   steps = 0;
-  /** Task ids chosen at every point where two or more tasks were enabled. */
+  /** Task ids chosen at every point where two or more tasks were enabled (if recorded). */
   readonly choices: number[] = [];
+  /** Choice points so far, recorded or not. */
+  private nChoices = 0;
+  private readonly recordChoices: boolean;
   readonly bugs: Bug[] = [];
   status: RunStatus = RunStatus.RUNNING;
   private maxSteps: number;
@@ -170,6 +178,7 @@ export class Kernel implements PickContext {
     this.log = opts.printk ?? new PrintkRing();
     this.onStep = opts.onStep ?? null;
     this.retainTasks = opts.retainTasks ?? true;
+    this.recordChoices = opts.recordChoices ?? true;
     this.lifetime.onUseAfterFree = (m, prop, write) => this.useAfterFree(m, prop, write);
     this.lockdep.onReport = (r) => this.lockdepReport(r);
   }
@@ -1022,7 +1031,7 @@ export class Kernel implements PickContext {
 
   /** The choice count (PickContext). */
   get choiceCount(): number {
-    return this.choices.length;
+    return this.nChoices;
   }
 
   /**
@@ -1050,7 +1059,8 @@ export class Kernel implements PickContext {
       else {
         const i = this.strategy.pick(buf, n, this);
         t = buf[i]!;
-        this.choices.push(t.id);
+        this.nChoices++;
+        if (this.recordChoices) this.choices.push(t.id);
       }
       this.step(t);
     }
@@ -1085,7 +1095,8 @@ export class Kernel implements PickContext {
       if (n === 1) u = buf[0]!;
       else {
         u = buf[this.strategy.pick(buf, n, this)]!;
-        this.choices.push(u.id);
+        this.nChoices++;
+        if (this.recordChoices) this.choices.push(u.id);
       }
       this.step(u);
     }

@@ -19,6 +19,7 @@ export function bootLiveHost(profile: unknown): Host {
     maxSteps: Number.MAX_SAFE_INTEGER,
     // A task per sysfs write for weeks: finished tasks must become garbage.
     retainTasks: false,
+    recordChoices: false,
   });
   // Module init, the first scan, queue resets: in fast-forward, like a discrete boot.
   fastForward(h.k, h.k.now() + BOOT_SETTLE_NS);

@@ -15,15 +15,20 @@ function digit(c: string | undefined, base: number): number {
 }
 
 /**
- * sscanf(buf, "%d") / "%i" (base 0): leading whitespace, optional sign, digits.
- * Returns null when no number could be converted (sscanf returns 0). The value is
- * truncated to a C int like the kernel's vsscanf does.
+ * sscanf(buf, "%d") / "%i" (base 0): leading whitespace, an optional '-', digits.
+ * Unlike C's strtol, the kernel's vsscanf wants a digit right after the blanks or
+ * the '-': "+1" converts nothing. Returns null when no number could be converted
+ * (sscanf returns 0). The value wraps like the kernel's 64-bit parse and is then
+ * truncated to a C int.
  */
 export function sscanf_int(buf: string, base: 10 | 0 = 10): number | null {
   let i = 0;
   while (isSpace(buf[i])) i++;
   let neg = false;
-  if (buf[i] === '-' || buf[i] === '+') neg = buf[i++] === '-';
+  if (buf[i] === '-') {
+    neg = true;
+    i++;
+  }
   let b: number = base === 0 ? 10 : base;
   if (base === 0 && buf[i] === '0') {
     if ((buf[i + 1] === 'x' || buf[i + 1] === 'X') && digit(buf[i + 2], 16) >= 0) {

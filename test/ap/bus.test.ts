@@ -188,7 +188,11 @@ test('scenario 29: card config off deconfigures at once; queues follow at the ne
   h.advance(200_000_000);
   assert.equal(h.read('/sys/devices/ap/card05/05.0004/config'), '1\n');
   assert.equal(h.ap.queue(apqn(5, 4))!.sm.statesText(), 'OPERATING [IDLE]\n');
-  h.write('/sys/devices/ap/card05/online', '1');
+  // sscanf("%d"): blanks and junk after the digit pass, a '+' sign does not.
+  h.write('/sys/devices/ap/card05/online', '0\n');
+  for (const bad of ['+1', '2', '-1', 'on', '']) assert.equal(h.tryWrite('/sys/devices/ap/card05/online', bad), bad === '' ? 0 : E.EINVAL, JSON.stringify(bad));
+  assert.equal(h.read('/sys/devices/ap/card05/online'), '0\n');
+  h.write('/sys/devices/ap/card05/online', ' 1 junk');
   assert.equal(h.read('/sys/devices/ap/card05/online'), '1\n');
 });
 

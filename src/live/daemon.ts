@@ -13,7 +13,7 @@ import type { Host } from '../host/index.js';
 import { formatRecord, type PrintkRecord } from '../kernel/index.js';
 import { formatUdevMonitor, type Uevent } from '../sysfs/index.js';
 import { FuseSession, mountAt, startUnmountWatchdog, unmountStaleSync } from './fuse/session.js';
-import { SysfsFuse, type StoreEvent } from './sysfs_fs.js';
+import { SysfsFuse, type SetattrEvent, type StoreEvent } from './sysfs_fs.js';
 import { LiveDriver } from './driver.js';
 import { Store, type JournalOp, type SyncMode } from './store.js';
 import { bootLiveHost, captureState_gen, loadProfile, newGuestSet, replayJournal, SETTLE_NS, type ReplayReport } from './state.js';
@@ -119,7 +119,14 @@ export class LiveHost {
 
   /** The FUSE store hook. */
   onStore = (e: StoreEvent): void => {
-    this.journal({ kind: 'sysfs', path: e.path, data: e.data, uid: e.uid, comm: e.comm });
+    // The gid matters only to non-root writers (group permissions after a chown).
+    this.journal({ kind: 'sysfs', path: e.path, data: e.data, uid: e.uid, ...(e.uid !== 0 ? { gid: e.gid } : {}), comm: e.comm });
+  };
+
+  /** The FUSE chmod/chown hook. */
+  onSetattr = (e: SetattrEvent): void => {
+    const { mode, uid: owner, gid: group } = e.req;
+    this.journal({ kind: 'setattr', path: e.path, ...(mode !== undefined ? { mode } : {}), ...(owner !== undefined ? { owner } : {}), ...(group !== undefined ? { group } : {}), uid: e.uid, gid: e.gid });
   };
 
   /** Captures the observable state as a kernel task (the live loop runs it). */
@@ -316,7 +323,12 @@ export async function up(opts: UpOptions): Promise<number> {
 
   const driver = new LiveDriver(host.k, (e) => opts.err(`apsim: live loop: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`));
   let live: LiveHost | null = null;
-  const fuse = new SysfsFuse(host.sysfs, driver, (e) => live!.onStore(e));
+  const fuse = new SysfsFuse(
+    host.sysfs,
+    driver,
+    (e) => live!.onStore(e),
+    (e) => live!.onSetattr(e),
+  );
   live = new LiveHost(host, driver, store, fuse, { ...opts, root }, report, guests);
   const lh = live;
 

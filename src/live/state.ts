@@ -1,6 +1,6 @@
 // Boot, HMC operations, journal replay and the observable-state fingerprint of a
 // live host. Shared by the daemon (up), the tests and the benchmark.
-import { FirstComeStrategy, type Kernel, type KGen } from '../kernel/index.js';
+import { E, FirstComeStrategy, type Kernel, type KGen } from '../kernel/index.js';
 import { Host, BOOT_SETTLE_NS } from '../host/index.js';
 import { builtinProfileJson, parseProfile, type Machine } from '../hw/index.js';
 import { linkText, type KDir, type KLink, type Sysfs } from '../sysfs/index.js';
@@ -112,8 +112,12 @@ export function replayJournal(
     const op = e.op;
     try {
       if (op.kind === 'sysfs') {
-        const r = runTaskFast(k, op.comm ?? 'replay', h.sysfs.write_gen(k, op.path, op.data, { uid: op.uid }));
+        const r = runTaskFast(k, op.comm ?? 'replay', h.sysfs.write_gen(k, op.path, op.data, { uid: op.uid, ...(op.gid !== undefined ? { gid: op.gid } : {}) }));
         if (!r.ok) rep.failed.push({ seq: e.seq, error: `write ${JSON.stringify(op.data)} to ${op.path}: errno ${r.errno}` });
+      } else if (op.kind === 'setattr') {
+        const n = h.sysfs.find(op.path);
+        const err = n ? h.sysfs.setattr(n, { ...(op.mode !== undefined ? { mode: op.mode } : {}), ...(op.owner !== undefined ? { uid: op.owner } : {}), ...(op.group !== undefined ? { gid: op.group } : {}) }, { uid: op.uid, gid: op.gid }) : E.ENOENT;
+        if (err) rep.failed.push({ seq: e.seq, error: `chmod/chown of ${op.path}: errno ${err}` });
       } else if (op.kind === 'hmc') {
         applyHmc(h.machine, op.op, op.id, op.on);
         fastForward(k, k.now());
@@ -216,6 +220,11 @@ export function* captureState_gen(k: Kernel, sysfs: Sysfs): KGen<string> {
       lines.push(`devices/vfio_ap/matrix/${name}`);
       for (const a of MDEV_ATTRS) if ((c as KDir).children.get(a)?.type === 'file') lines.push(`devices/vfio_ap/matrix/${name}/${a}=${yield* read(`${c.path}/${a}`)}`);
     }
+  }
+  // chmod/chown results, in the order of their first change.
+  for (const n of sysfs.withIattr) {
+    const a = n.iattr!;
+    lines.push(`${n.path.slice(sysfs.mountpoint.length + 1)} mode=${a.mode.toString(8).padStart(4, '0')} uid=${a.uid} gid=${a.gid}`);
   }
   return lines.join('\n') + '\n';
 }

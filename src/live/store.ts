@@ -51,7 +51,9 @@ export type SyncMode = 'off' | 'normal' | 'full';
 
 /** A journal entry's operation: a sysfs store, an HMC operation or a guest operation (guests.ts). */
 export type JournalOp =
-  | { readonly kind: 'sysfs'; readonly path: string; readonly data: string; readonly uid: number; readonly comm?: string }
+  | { readonly kind: 'sysfs'; readonly path: string; readonly data: string; readonly uid: number; readonly gid?: number; readonly comm?: string }
+  /** chmod/chown of a sysfs node (absent fields unchanged), by uid/gid. */
+  | { readonly kind: 'setattr'; readonly path: string; readonly mode?: number; readonly owner?: number; readonly group?: number; readonly uid: number; readonly gid: number }
   | { readonly kind: 'hmc'; readonly op: HmcOpName; readonly id: number; readonly on?: boolean }
   | GuestOp;
 

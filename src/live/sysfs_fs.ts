@@ -1,6 +1,7 @@
 // The simulated sysfs as a FUSE file system. Nodes of the kernfs tree become FUSE
 // node ids; lookups, stat, readlink and listings come straight from the tree (as
-// kernfs answers them: modes, uid/gid 0, size 4096 for attributes, relative link
+// kernfs answers them: modes and owners (root, unless chown/chmod changed them: kept on
+// the node and journaled), size 4096 for attributes, relative link
 // text), while reads and writes of attributes run show()/store() as kernel tasks
 // (Sysfs.read_gen / write_gen) so they take the driver's locks like the real thing.
 //
@@ -16,7 +17,7 @@
 // * a removed node: new lookups fail with ENOENT, opens and I/O on it with ENODEV.
 import { readFileSync } from 'node:fs';
 import { E, type Task } from '../kernel/index.js';
-import { checkAccess, errnoOf, statNode, linkText, type Sysfs, type KNode, type KDir, type KAttr, type KLink } from '../sysfs/index.js';
+import { checkAccess, errnoOf, nodePerm, statNode, linkText, type SetattrRequest, type Sysfs, type KNode, type KDir, type KAttr, type KLink } from '../sysfs/index.js';
 import { DT_DIR, DT_LNK, DT_REG, FATTR_GID, FATTR_MODE, FATTR_UID, FUSE_ROOT_ID, O_ACCMODE, O_RDONLY, O_RDWR, O_WRONLY } from './fuse/abi.js';
 import type { FuseAttr, FuseCtx, FuseDirEntry, FuseEntry, FuseFilesystem, OpenOut, SetattrIn } from './fuse/session.js';
 import type { LiveDriver } from './driver.js';
@@ -27,12 +28,22 @@ export interface StoreEvent {
   readonly data: string;
   readonly count: number;
   readonly uid: number;
+  readonly gid: number;
   readonly comm: string;
+}
+
+/** A successful chmod/chown (the journal hook): the node's path, what was asked, by whom. */
+export interface SetattrEvent {
+  readonly path: string;
+  readonly req: SetattrRequest;
+  readonly uid: number;
+  readonly gid: number;
 }
 
 interface Handle {
   readonly node: KAttr;
   readonly uid: number;
+  readonly gid: number;
   readonly comm: string;
   cache: Buffer | null;
 }
@@ -53,6 +64,8 @@ export class SysfsFuse implements FuseFilesystem {
     private readonly driver: LiveDriver,
     /** Called after a successful store, before the reply; may throw to fail the write (EIO). */
     private readonly onStore: (e: StoreEvent) => void = () => {},
+    /** Called after a successful chmod/chown, before the reply (may throw: EIO). */
+    private readonly onSetattr: (e: SetattrEvent) => void = () => {},
   ) {
     this.ids.set(sysfs.root, FUSE_ROOT_ID);
     this.byId.set(FUSE_ROOT_ID, { node: sysfs.root, nlookup: 1 });
@@ -104,11 +117,27 @@ export class SysfsFuse implements FuseFilesystem {
     return n ? this.attr(n) : -E.ENOENT;
   }
 
-  setattr(nodeid: number, s: SetattrIn): FuseAttr | number {
+  setattr(nodeid: number, s: SetattrIn, ctx: FuseCtx): FuseAttr | number {
     const n = this.node(nodeid);
     if (!n) return -E.ENOENT;
-    // chmod/chown of sysfs nodes (kernfs_iop_setattr) is not modelled.
-    if (s.valid & (FATTR_MODE | FATTR_UID | FATTR_GID)) return -E.EPERM;
+    if (s.valid & (FATTR_MODE | FATTR_UID | FATTR_GID)) {
+      // chmod/chown: kernfs keeps them on the node (kernfs_iop_setattr).
+      const req: { mode?: number; uid?: number; gid?: number } = {};
+      if (s.valid & FATTR_MODE) req.mode = s.mode & 0o7777;
+      if (s.valid & FATTR_UID) req.uid = s.uid;
+      if (s.valid & FATTR_GID) req.gid = s.gid;
+      const before = n.iattr;
+      const err = this.sysfs.setattr(n, req, { uid: ctx.uid, gid: ctx.gid });
+      if (err) return -err;
+      if (n.iattr !== before) {
+        try {
+          this.onSetattr({ path: n.path, req, uid: ctx.uid, gid: ctx.gid });
+        } catch {
+          n.iattr = before; // not journaled: not done
+          return -E.EIO;
+        }
+      }
+    }
     // Truncation (echo > file opens with O_TRUNC) and times: accepted, no effect.
     return this.attr(n);
   }
@@ -128,12 +157,12 @@ export class SysfsFuse implements FuseFilesystem {
     if (n.type === 'dir') return -E.EISDIR;
     if (n.type !== 'file') return -E.ELOOP;
     const acc = flags & O_ACCMODE;
-    const mode = (n as KAttr).mode;
-    if ((acc === O_RDONLY || acc === O_RDWR) && checkAccess(mode, ctx.uid, 'r')) return -E.EACCES;
-    if ((acc === O_WRONLY || acc === O_RDWR) && checkAccess(mode, ctx.uid, 'w')) return -E.EACCES;
+    const perm = nodePerm(n);
+    if ((acc === O_RDONLY || acc === O_RDWR) && checkAccess(perm.mode, ctx.uid, 'r', perm, ctx.gid)) return -E.EACCES;
+    if ((acc === O_WRONLY || acc === O_RDWR) && checkAccess(perm.mode, ctx.uid, 'w', perm, ctx.gid)) return -E.EACCES;
     if (n.removed) return -E.ENODEV;
     const fh = this.nextFh++;
-    this.handles.set(fh, { node: n as KAttr, uid: ctx.uid, comm: processName(ctx.pid), cache: null });
+    this.handles.set(fh, { node: n as KAttr, uid: ctx.uid, gid: ctx.gid, comm: processName(ctx.pid), cache: null });
     return { fh };
   }
 
@@ -144,7 +173,7 @@ export class SysfsFuse implements FuseFilesystem {
     if (h.node.removed) return -E.ENODEV;
     const path = h.node.path;
     return this.driver
-      .spawn(h.comm, this.sysfs.read_gen(this.sysfs.k, path, { uid: h.uid }), (t) => this.inflight.set(ctx.unique, t))
+      .spawn(h.comm, this.sysfs.read_gen(this.sysfs.k, path, { uid: h.uid, gid: h.gid }), (t) => this.inflight.set(ctx.unique, t))
       .then(
         (r) => {
           this.inflight.delete(ctx.unique);
@@ -166,12 +195,12 @@ export class SysfsFuse implements FuseFilesystem {
     const path = h.node.path;
     const text = data.toString('latin1');
     return this.driver
-      .spawn(h.comm, this.sysfs.write_gen(this.sysfs.k, path, text, { uid: h.uid }), (t) => this.inflight.set(ctx.unique, t))
+      .spawn(h.comm, this.sysfs.write_gen(this.sysfs.k, path, text, { uid: h.uid, gid: h.gid }), (t) => this.inflight.set(ctx.unique, t))
       .then(
         (r) => {
           this.inflight.delete(ctx.unique);
           if (!r.ok) return -r.errno;
-          if (r.count > 0) this.onStore({ path, data: text.slice(0, r.count), count: r.count, uid: h.uid, comm: h.comm });
+          if (r.count > 0) this.onStore({ path, data: text.slice(0, r.count), count: r.count, uid: h.uid, gid: h.gid, comm: h.comm });
           return r.count;
         },
         (e: unknown) => {

@@ -64,7 +64,16 @@ export abstract class KNode {
   private _parent: KDir | null = null;
   private _active = 0;
   private _removed = false;
+  private _iattr: KIattr | null = null;
   constructor(readonly name: string) {}
+  /** What chmod/chown set (kernfs_iop_setattr); null: the creation mode, owned by root. */
+  get iattr(): KIattr | null {
+    return this._iattr;
+  }
+  set iattr(v: KIattr | null) {
+    noteWrite(this);
+    this._iattr = v;
+  }
   get parent(): KDir | null {
     return this._parent;
   }
@@ -262,6 +271,24 @@ export class KLink extends KNode {
 
 markWriteLogged(KNode);
 
+/** A node's owner and permission bits after chmod/chown (frozen: a new one per change). */
+export interface KIattr {
+  /** Permission bits, setuid/setgid/sticky included (S_IALLUGO). */
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/** Root-owned defaults by mode: every open and stat asks, none allocates. */
+const rootOwned: KIattr[] = [];
+
+/** The permission bits, owner and group a node has now. */
+export function nodePerm(n: KNode): KIattr {
+  if (n.iattr !== null) return n.iattr;
+  const mode = n.type === 'dir' ? (n as KDir).mode : n.type === 'file' ? (n as KAttr).mode : 0o777;
+  return (rootOwned[mode] ??= Object.freeze({ mode, uid: 0, gid: 0 }));
+}
+
 export interface Stat {
   readonly type: NodeType;
   /** st_mode including the file type bits. */
@@ -274,13 +301,14 @@ export interface Stat {
 
 /** What kernfs reports: attribute files have i_size PAGE_SIZE, dirs and links 0. */
 export function statNode(n: KNode): Stat {
+  const { mode, uid, gid } = nodePerm(n);
   switch (n.type) {
     case 'dir':
-      return { type: 'dir', mode: S_IFDIR | (n as KDir).mode, size: 0, uid: 0, gid: 0, nlink: (n as KDir).subdirs + 2 };
+      return { type: 'dir', mode: S_IFDIR | mode, size: 0, uid, gid, nlink: (n as KDir).subdirs + 2 };
     case 'file':
-      return { type: 'file', mode: S_IFREG | (n as KAttr).mode, size: PAGE_SIZE, uid: 0, gid: 0, nlink: 1 };
+      return { type: 'file', mode: S_IFREG | mode, size: PAGE_SIZE, uid, gid, nlink: 1 };
     default:
-      return { type: 'link', mode: S_IFLNK | 0o777, size: 0, uid: 0, gid: 0, nlink: 1 };
+      return { type: 'link', mode: S_IFLNK | mode, size: 0, uid, gid, nlink: 1 };
   }
 }
 
@@ -330,6 +358,8 @@ function components(p: string): string[] {
  */
 export class KernfsTree {
   readonly root: KDir;
+  /** Nodes chmod/chown changed, in the order of their first change (dropped on removal). */
+  readonly withIattr = new Set<KNode>();
 
   /** The mount point's path components (paths given to the tree start with them). */
   private readonly mountParts: readonly string[];
@@ -489,6 +519,7 @@ export class KernfsTree {
 
   private deactivate(n: KNode): void {
     n.removed = true;
+    if (n.iattr !== null) this.withIattr.delete(n);
     if (n.type !== 'dir') return;
     const d = n as KDir;
     d.dropPending(); // never materialized: nothing to deactivate or drain

@@ -16,21 +16,36 @@
 // * a removed file: calls already inside show/store finish (removal waits for
 //   them, kernfs_drain); new ones fail with ENODEV.
 import { Errno, E, TaskError, type KGen, type Kernel, type Task, type WaitQueue } from '../kernel/index.js';
-import { KernfsTree, PAGE_SIZE, type KAttr, type KDir, type KNode, type Stat } from './kernfs.js';
+import { KernfsTree, PAGE_SIZE, nodePerm, type KAttr, type KDir, type KNode, type Stat } from './kernfs.js';
 import { UeventLog, kobject_uevent_env, kobject_get_path, parse_synth_uevent, type KobjAction } from './uevent.js';
 
 export type Access = 'r' | 'w';
 
+/** Who owns a node (root unless chown said otherwise). */
+export interface Owner {
+  readonly uid: number;
+  readonly gid: number;
+}
+const ROOT: Owner = Object.freeze({ uid: 0, gid: 0 });
+
 /**
  * Permission check at open() for a sysfs file of mode `mode` (permission bits or a
- * full st_mode): 0 or E.EACCES.
+ * full st_mode) owned by `owner`, for a caller with `uid` and (primary) `gid`: 0 or
+ * E.EACCES. The VFS picks the owner's, the group's or the others' bits, in that order.
  */
-export function checkAccess(mode: number, uid: number, op: Access): number {
+export function checkAccess(mode: number, uid: number, op: Access, owner: Owner = ROOT, gid = -1): number {
   const bits = op === 'r' ? 0o444 : 0o222;
   if ((mode & bits) === 0) return E.EACCES; // kernfs' extra open check, root included
   if (uid === 0) return 0; // CAP_DAC_OVERRIDE
-  const other = op === 'r' ? 0o004 : 0o002;
-  return mode & other ? 0 : E.EACCES;
+  const shift = uid === owner.uid ? 6 : gid === owner.gid ? 3 : 0;
+  return mode & ((op === 'r' ? 0o4 : 0o2) << shift) ? 0 : E.EACCES;
+}
+
+/** What a chmod/chown asks for (absent: unchanged). */
+export interface SetattrRequest {
+  readonly mode?: number;
+  readonly uid?: number;
+  readonly gid?: number;
 }
 
 export type ReadResult = { readonly ok: true; readonly data: string } | { readonly ok: false; readonly errno: number };
@@ -39,6 +54,8 @@ export type WriteResult = { readonly ok: true; readonly count: number } | { read
 export interface IoOptions {
   /** The calling process' uid (default 0, root). */
   uid?: number;
+  /** Its gid (default: 0 for root, none for other users). */
+  gid?: number;
   /** Name of the task the library API spawns (default "bash" for writes, "cat" for reads). */
   comm?: string;
 }
@@ -77,7 +94,7 @@ export class Sysfs extends KernfsTree {
     // open(): path walk and kernfs_get_active read the tree that device add/del,
     // driver binding and removal change in steps of any kind — an unlocked shared read.
     yield k.sched_point('open');
-    const r = this.openAttr(path, 'r', opts.uid ?? 0);
+    const r = this.openAttr(path, 'r', opts.uid ?? 0, opts.gid);
     if (typeof r === 'number') return { ok: false, errno: r };
     const ops = r.ops;
     const ktype = r.parent!.kobj.ktype;
@@ -107,7 +124,7 @@ export class Sysfs extends KernfsTree {
   /** open(O_WRONLY) + one write(2) of data + close, from inside a task. */
   *write_gen(k: Kernel, path: string, data: string, opts: IoOptions = {}): KGen<WriteResult> {
     yield k.sched_point('open'); // as in read_gen
-    const r = this.openAttr(path, 'w', opts.uid ?? 0);
+    const r = this.openAttr(path, 'w', opts.uid ?? 0, opts.gid);
     if (typeof r === 'number') return { ok: false, errno: r };
     if (data.length === 0) return { ok: true, count: 0 };
     const buf = data.length > PAGE_SIZE ? data.slice(0, PAGE_SIZE) : data;
@@ -131,7 +148,7 @@ export class Sysfs extends KernfsTree {
   }
 
   /** Path resolution and the open() checks; an errno on failure. */
-  private openAttr(path: string, op: Access, uid: number): KAttr | number {
+  private openAttr(path: string, op: Access, uid: number, gid: number | undefined): KAttr | number {
     let n: KNode;
     try {
       n = this.lookup(path, true);
@@ -142,10 +159,33 @@ export class Sysfs extends KernfsTree {
     if (n.type === 'dir') return E.EISDIR;
     if (n.type !== 'file') return E.ENOENT;
     const a = n as KAttr;
-    const acc = checkAccess(a.mode, uid, op);
+    const perm = nodePerm(a);
+    const acc = checkAccess(perm.mode, uid, op, perm, gid ?? (uid === 0 ? 0 : -1));
     if (acc) return acc;
     if (a.removed) return E.ENODEV;
     return a;
+  }
+
+  /**
+   * chmod/chown of a node (kernfs_iop_setattr after setattr_prepare): root may do
+   * anything; the owner may change the mode and the group to its own group; anything
+   * else is EPERM. The new attributes stay with the node until it is removed (a node
+   * created again starts from its default, as after a reboot). Returns 0 or an errno.
+   */
+  setattr(n: KNode, req: SetattrRequest, caller: Owner = ROOT): number {
+    const cur = nodePerm(n);
+    const uid = req.uid ?? cur.uid;
+    const gid = req.gid ?? cur.gid;
+    if (caller.uid !== 0) {
+      if (uid !== cur.uid) return E.EPERM; // CAP_CHOWN
+      if (gid !== cur.gid && (caller.uid !== cur.uid || gid !== caller.gid)) return E.EPERM;
+      if (req.mode !== undefined && caller.uid !== cur.uid) return E.EPERM; // CAP_FOWNER
+    }
+    const mode = req.mode === undefined ? cur.mode : req.mode & 0o7777;
+    if (mode === cur.mode && uid === cur.uid && gid === cur.gid && n.iattr === null) return 0;
+    n.iattr = Object.freeze({ mode, uid, gid });
+    if (!n.removed) this.withIattr.add(n);
+    return 0;
   }
 
   /** Runs body holding an active reference on the attribute (kernfs_get_active). */

@@ -133,7 +133,9 @@ export class SysfsFuse implements FuseFilesystem {
         try {
           this.onSetattr({ path: n.path, req, uid: ctx.uid, gid: ctx.gid });
         } catch {
-          n.iattr = before; // not journaled: not done
+          // Not journaled: not done.
+          n.iattr = before;
+          if (before === null) this.sysfs.withIattr.delete(n);
           return -E.EIO;
         }
       }

@@ -182,7 +182,7 @@ export class Sysfs extends KernfsTree {
       if (req.mode !== undefined && caller.uid !== cur.uid) return E.EPERM; // CAP_FOWNER
     }
     const mode = req.mode === undefined ? cur.mode : req.mode & 0o7777;
-    if (mode === cur.mode && uid === cur.uid && gid === cur.gid && n.iattr === null) return 0;
+    if (mode === cur.mode && uid === cur.uid && gid === cur.gid) return 0; // a no-op, as chmod to the same mode
     n.iattr = Object.freeze({ mode, uid, gid });
     if (!n.removed) this.withIattr.add(n);
     return 0;
